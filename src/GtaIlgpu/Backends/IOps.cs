@@ -1,0 +1,135 @@
+namespace GtaIlgpu.Backends;
+
+/// <summary>
+/// The op contract every backend implements (the llm.c pattern: one set of semantics, a scalar
+/// reference in the tests, a SIMD CPU implementation and ILGPU kernels checked against it).
+///
+/// Conventions, shared by every implementation:
+/// <list type="bullet">
+/// <item>Row-major layouts. B = batch, T = sequence, C = channels, NH = heads, hs = C/NH, V = vocabulary,
+/// N = number of rows (usually B·T), OC = output channels.</item>
+/// <item>Forward ops OVERWRITE their outputs. Backward ops ACCUMULATE (+=) into every gradient they
+/// write, so the caller zeroes gradient buffers once per step and shared tensors (the tied embedding,
+/// the residual stream) simply add up.</item>
+/// <item>Views may be longer than an op needs; only the leading elements are used. Shapes are checked
+/// on the host before any work is queued (see <see cref="GtaIlgpu.Kernels.OpShapes"/>): a bad index
+/// inside an ILGPU kernel would abort the process.</item>
+/// <item>An empty view (<c>default</c>) marks an optional argument as absent.</item>
+/// </list>
+/// </summary>
+public interface IOps
+{
+    // ---- memory-level helpers -------------------------------------------------------------
+    /// <summary>x[i] = value.</summary>
+    void Fill(BufferView<float> x, float value);
+
+    /// <summary>destination[i] = source[i] for i &lt; source.Length.</summary>
+    void Copy(BufferView<float> destination, BufferView<float> source);
+
+    /// <summary>destination[i] += source[i] for i &lt; source.Length (residual backward, gradient sums).</summary>
+    void Accumulate(BufferView<float> destination, BufferView<float> source);
+
+    /// <summary>x[i] *= scale.</summary>
+    void Scale(BufferView<float> x, float scale);
+
+    /// <summary>destination[i] = a·x[i] + b·y[i] (the gradient constraint's combination). destination may alias x or y.</summary>
+    void LinearCombination(BufferView<float> destination, float a, BufferView<float> x, float b, BufferView<float> y);
+
+    // ---- encoder ------------------------------------------------------------------------------
+    /// <summary>output[b,t,:] = wte[tokens[b,t],:] + wpe[t,:]. output (B,T,C), tokens (B,T), wte (V,C), wpe (maxT,C).</summary>
+    void EncoderForward(BufferView<float> output, BufferView<int> tokens, BufferView<float> wte, BufferView<float> wpe, int B, int T, int C);
+
+    /// <summary>dwte[tokens[b,t],:] += doutput[b,t,:]; dwpe[t,:] += doutput[b,t,:].</summary>
+    void EncoderBackward(BufferView<float> dwte, BufferView<float> dwpe, BufferView<float> doutput, BufferView<int> tokens, int B, int T, int C);
+
+    /// <summary>Decode step: output[b,:] = wte[tokens[b],:] + wpe[positions[b],:]. output (B,C).</summary>
+    void EncoderDecodeForward(BufferView<float> output, BufferView<int> tokens, BufferView<int> positions, BufferView<float> wte, BufferView<float> wpe, int B, int C);
+
+    // ---- layernorm ------------------------------------------------------------------------------
+    /// <summary>
+    /// output[n,:] = (input[n,:] − mean[n])·rstd[n]·weight + bias, with biased variance and eps = 1e-5.
+    /// mean and rstd (N) are saved for the backward pass. input and output are (N,C).
+    /// </summary>
+    void LayerNormForward(BufferView<float> output, BufferView<float> mean, BufferView<float> rstd, BufferView<float> input, BufferView<float> weight, BufferView<float> bias, int N, int C);
+
+    /// <summary>Accumulates dinput (N,C), dweight (C) and dbias (C).</summary>
+    void LayerNormBackward(BufferView<float> dinput, BufferView<float> dweight, BufferView<float> dbias, BufferView<float> doutput, BufferView<float> input, BufferView<float> weight, BufferView<float> mean, BufferView<float> rstd, int N, int C);
+
+    // ---- matmul ---------------------------------------------------------------------------------
+    /// <summary>output (N,OC) = input (N,C) · weight (OC,C)ᵀ + bias (OC, optional).</summary>
+    void MatmulForward(BufferView<float> output, BufferView<float> input, BufferView<float> weight, BufferView<float> bias, int N, int C, int OC);
+
+    /// <summary>
+    /// dinput (N,C) += doutput·weight; dweight (OC,C) += doutputᵀ·input; dbias (OC) += Σ_n doutput[n,:]
+    /// (skipped when dbias is empty). dinput may be empty to skip it (first layer inputs that need none).
+    /// </summary>
+    void MatmulBackward(BufferView<float> dinput, BufferView<float> dweight, BufferView<float> dbias, BufferView<float> doutput, BufferView<float> input, BufferView<float> weight, int N, int C, int OC);
+
+    // ---- attention ------------------------------------------------------------------------------
+    /// <summary>
+    /// Causal multi-head self-attention. qkv (B,T,3C) holds [q | k | v] per position, head h using
+    /// channels h·hs..(h+1)·hs of each part. att (B,NH,T,T) receives the softmax probabilities
+    /// (scale 1/√hs; entries above the diagonal are 0) and is saved for backward. output (B,T,C).
+    /// </summary>
+    void AttentionForward(BufferView<float> output, BufferView<float> att, BufferView<float> qkv, int B, int T, int C, int NH);
+
+    /// <summary>Accumulates dqkv (B,T,3C). scratch (B,NH,T,T) is overwritten freely.</summary>
+    void AttentionBackward(BufferView<float> dqkv, BufferView<float> scratch, BufferView<float> doutput, BufferView<float> qkv, BufferView<float> att, int B, int T, int C, int NH);
+
+    /// <summary>
+    /// Prefill: copies the k and v parts of qkv (B,T,3C) for positions t &lt; T into kvCache
+    /// (B,maxT,2C), whose row (b,t) holds [k | v].
+    /// </summary>
+    void KvCacheStore(BufferView<float> kvCache, BufferView<float> qkv, int B, int T, int C, int maxT);
+
+    /// <summary>
+    /// Decode step for one new token per sequence: writes the k and v parts of qkv (B,3C) into
+    /// kvCache at row (b, positions[b]), then output[b,:] = causal attention of that token's q over
+    /// cache rows 0..positions[b] (inclusive). output (B,C).
+    /// </summary>
+    void AttentionDecode(BufferView<float> output, BufferView<float> kvCache, BufferView<float> qkv, BufferView<int> positions, int B, int C, int NH, int maxT);
+
+    // ---- activations ------------------------------------------------------------------------------
+    /// <summary>output = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), elementwise over n values.</summary>
+    void GeluForward(BufferView<float> output, BufferView<float> input, int n);
+
+    /// <summary>dinput += gelu'(input)·doutput.</summary>
+    void GeluBackward(BufferView<float> dinput, BufferView<float> input, BufferView<float> doutput, int n);
+
+    /// <summary>output = a + b, elementwise over n values (the residual connection).</summary>
+    void Add(BufferView<float> output, BufferView<float> a, BufferView<float> b, int n);
+
+    // ---- token log-likelihood (the fused loss kernel) -----------------------------------------------
+    /// <summary>
+    /// For each row n of logits (N,V): logprobs[n] = log softmax(logits[n,:])[targets[n]].
+    /// A negative target marks an ignored row: logprobs[n] = 0.
+    /// When gradCoefficients (N) is given, logits[n,:] is OVERWRITTEN in place by the gradient of
+    /// −Σ_n c[n]·logprobs[n], i.e. c[n]·(softmax(logits[n,:]) − onehot(targets[n])) (0 for ignored rows),
+    /// so no second N×V buffer exists. One kernel serves the masked SFT cross-entropy (c = mask/count)
+    /// and the GRPO surrogate (c from advantage, ratio, clip and KL).
+    /// </summary>
+    void TokenLogLikelihood(BufferView<float> logprobs, BufferView<float> logits, BufferView<int> targets, BufferView<float> gradCoefficients, int N, int V);
+
+    // ---- sampling ---------------------------------------------------------------------------------
+    /// <summary>
+    /// Draws one token per row of logits (B,V) with the given uniforms (B, each in [0,1)):
+    /// temperature ≤ 0 means greedy argmax (lowest index on ties). Otherwise p = softmax(logits/temperature);
+    /// topK &gt; 0 keeps tokens whose logit is ≥ the k-th largest logit; topP &lt; 1 then keeps tokens whose
+    /// probability is ≥ θ, θ the largest value for which the kept mass is ≥ topP; the token is the first
+    /// index (in vocabulary order) where the running sum of kept probabilities exceeds u·(kept mass).
+    /// </summary>
+    void Sample(BufferView<int> tokens, BufferView<float> logits, BufferView<float> uniforms, float temperature, int topK, float topP, int B, int V);
+
+    // ---- optimizer and reductions -----------------------------------------------------------------
+    /// <summary>
+    /// AdamW over a flat range: g = gradScale·grad; m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²;
+    /// param −= lr·( (m/(1−β1^step)) / (√(v/(1−β2^step)) + eps) + weightDecay·param ). step starts at 1.
+    /// </summary>
+    void AdamW(BufferView<float> param, BufferView<float> grad, BufferView<float> m, BufferView<float> v, float learningRate, float beta1, float beta2, float eps, float weightDecay, int step, float gradScale);
+
+    /// <summary>Σ x[i]² over the whole view (waits for the result).</summary>
+    float SumOfSquares(BufferView<float> x);
+
+    /// <summary>Σ a[i]·b[i] over the whole views, which must have equal length (waits for the result).</summary>
+    float Dot(BufferView<float> a, BufferView<float> b);
+}
