@@ -184,7 +184,9 @@ public static unsafe class CpuMatmul
     {
         int m0 = index / g.TasksAcross * g.TaskRows, n0 = index % g.TasksAcross * g.TaskCols;
         int m1 = Math.Min(g.M, m0 + g.TaskRows), n1 = Math.Min(g.N, n0 + g.TaskCols);
-        int ncMax = Math.Min(NcMax, n1 - n0), mcMax = Math.Min(McMax, m1 - m0);
+        // Sized from the plan, not this task's extent, so every task of a call asks for the same
+        // scratch and a thread that warmed up on one task never grows on another.
+        int ncMax = Math.Min(NcMax, g.TaskCols), mcMax = Math.Min(McMax, g.TaskRows);
         int kc = g.Kc;
 
         // Scratch: packed A block, packed B panel, one edge tile; each 64-byte aligned.
@@ -382,6 +384,9 @@ public static unsafe class CpuMatmul
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel6x16(int kc, float* a, float* b, float* c, nint ldc, float* bias, bool overwrite)
     {
+        // The C tile is needed only after the k loop: start fetching its 12 lines now.
+        float* cp = c;
+        for (int r = 0; r < MR; r++, cp += ldc) { Sse.Prefetch0(cp); Sse.Prefetch0(cp + NR - 1); }
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
         for (int k = 0; k < kc; k++)
