@@ -223,6 +223,30 @@ public class CpuMatmulTests
         Assert.Throws<ArgumentException>(() => CpuMatmul.Forward(y.View, x.View, w.View, default, 0, C, OC));
     }
 
+    private struct MatmulPerItem : IParallelBody
+    {
+        public float[][] Outputs;
+        public float[] Input, Weight;
+        public int N, C, OC;
+        public void Run(int index) => CpuMatmul.Forward(Outputs[index], Input, Weight, ReadOnlySpan<float>.Empty, N, C, OC);
+    }
+
+    [Fact]
+    public void WorksInsideAParallelLoop()
+    {
+        // A CPU op may call matmul from inside its own parallel loop (per head, per sequence):
+        // the nested loops run serially and every item still gets the right answer.
+        const int N = 129, C = 257, OC = 130, items = 5;
+        var body = new MatmulPerItem { Input = Random(N * C, 1), Weight = Random(OC * C, 2), N = N, C = C, OC = OC };
+        body.Outputs = new float[items][];
+        for (int i = 0; i < items; i++) body.Outputs[i] = new float[N * OC];
+        CpuParallel.For(items, in body);
+
+        var expected = new float[N * OC];
+        ReferenceForward(expected, body.Input, body.Weight, null, N, C, OC);
+        for (int i = 0; i < items; i++) AssertClose(expected, body.Outputs[i], $"output of item {i}");
+    }
+
     [Fact]
     public void SteadyStateAllocatesNothing()
     {
