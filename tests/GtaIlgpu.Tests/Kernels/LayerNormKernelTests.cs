@@ -46,6 +46,15 @@ public sealed class LayerNormKernelTests(IlgpuFixture fixture)
         AssertAllClose(r, 1e-5, 1e-4, "dinput", "dweight", "dbias", "doutput", "input", "weight", "mean", "rstd");
     }
 
+    /// <summary>GPT-2 widths on a real GPU; returns at once on the emulator.</summary>
+    [Fact]
+    public void Gpt2Width_OnGpuOnly()
+    {
+        if (!fixture.IsGpu) return;
+        Forward_MatchesReference(67, 768);
+        Backward_AccumulatesIntoPrefilledGradients(130, 768);
+    }
+
     [Fact]
     public void ShortStatistics_AreRejectedOnTheHost()
     {

@@ -27,6 +27,14 @@ public sealed class ReductionKernelTests(IlgpuFixture fixture)
         AssertClose([expectedDot], [dot], 1e-5, 1e-5, "dot");
     }
 
+    /// <summary>A million elements on a real GPU (many groups, both passes); returns at once on the emulator.</summary>
+    [Fact]
+    public void MillionElements_OnGpuOnly()
+    {
+        if (!fixture.IsGpu) return;
+        SumOfSquaresAndDot_MatchReference(1 << 20);
+    }
+
     [Fact]
     public void Dot_OfUnequalLengths_IsRejected()
     {

@@ -86,4 +86,24 @@ public sealed class SamplingKernelTests(IlgpuFixture fixture)
     [InlineData(0.9f, 2)]   // the top-2 mass is below 0.9: every top-k survivor is kept
     [InlineData(0.6f, 5)]
     public void TopP_AfterTopK(float topP, int topK) => SampleBoth(Row(), 0.8f, topK, topP);
+
+    /// <summary>
+    /// GPT-2's vocabulary on a real GPU with the usual rollout filters (top-k 50, top-p 0.9): the scan
+    /// crosses many chunks and the bisections run their full length. Returns at once on the emulator.
+    /// </summary>
+    [Fact]
+    public void Gpt2Vocabulary_OnGpuOnly()
+    {
+        if (!fixture.IsGpu) return;
+        const int rows = 16, vocabulary = 50257;
+        var logits = Uniform(92, rows * vocabulary, -6f, 6f);
+        var uniforms = Enumerable.Range(0, rows).Select(i => (i + 0.5f) / rows).ToArray();
+        foreach (var (temperature, topK, topP) in new[] { (0f, 0, 1f), (1f, 50, 1f), (0.8f, 50, 0.9f), (1f, 0, 0.05f) })
+        {
+            var r = Run(fixture, [logits, uniforms], [new int[rows]],
+                (ops, f, i) => ops.Sample(i[0], f[0], f[1], temperature, topK, topP, rows, vocabulary),
+                (ops, f, i) => ops.Sample(i[0], f[0], f[1], temperature, topK, topP, rows, vocabulary));
+            Assert.Equal(r.ExpectedInts[0], r.ActualInts[0]);
+        }
+    }
 }

@@ -51,4 +51,18 @@ public sealed class TokenLogLikelihoodKernelTests(IlgpuFixture fixture)
         AssertAllClose(r, 1e-5, 1e-5, "logprobs", "gradient (in logits)", "coefficients");
         Assert.All(r.Actual[0], v => Assert.True(float.IsFinite(v)));
     }
+
+    /// <summary>GPT-2's vocabulary on a real GPU (full 256-thread groups, 32-lane warps); returns at once on the emulator.</summary>
+    [Fact]
+    public void Gpt2Vocabulary_OnGpuOnly()
+    {
+        if (!fixture.IsGpu) return;
+        const int N = 16, V = 50257;
+        var targets = Enumerable.Range(0, N).Select(n => n == 3 ? -1 : (n * 7919) % V).ToArray();
+        float[][] inputs = [new float[N], Uniform(65, N * V, -10f, 10f), Uniform(66, N)];
+        var r = Run(fixture, inputs, [targets],
+            (ops, f, i) => ops.TokenLogLikelihood(f[0], f[1], i[0], f[2], N, V),
+            (ops, f, i) => ops.TokenLogLikelihood(f[0], f[1], i[0], f[2], N, V));
+        AssertAllClose(r, 1e-5, 1e-4, "logprobs", "gradient (in logits)", "coefficients");
+    }
 }
