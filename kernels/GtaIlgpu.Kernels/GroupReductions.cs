@@ -243,7 +243,7 @@ public static class LaunchShapes
     /// <summary>
     /// Threads per group for a one-group-per-row kernel: 256 on a GPU (8 warps of 32: enough loads in
     /// flight for a vocabulary row, small enough to keep several groups per multiprocessor), and
-    /// 4 warps on the CPU emulator, where every barrier costs 0.15–2 ms per participating thread set.
+    /// 4 warps on the CPU emulator, where every barrier costs 0.15–2 ms and fewer threads meet sooner.
     /// Always a multiple of the warp size and within <see cref="GroupReductions.MaxWarps"/> warps.
     /// </summary>
     public static int RowGroupSize(Accelerator accelerator)
