@@ -72,8 +72,15 @@ public static class CpuParallel
         var spinner = new SpinWait();
         while (Volatile.Read(ref _pending) > 0)
         {
-            if (spinner.Count > 64) { AllDone.Wait(); return; }
-            spinner.SpinOnce(-1);
+            if (spinner.Count > 64)
+            {
+                // A worker signals AllDone after its decrement, so a Set from the previous loop can
+                // land after this loop's Reset and end a Wait early: reset, re-check, wait, repeat.
+                AllDone.Reset();
+                if (Volatile.Read(ref _pending) == 0) return;
+                AllDone.Wait();
+            }
+            else spinner.SpinOnce(-1);
         }
     }
 
