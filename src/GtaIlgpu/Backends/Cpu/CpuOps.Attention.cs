@@ -90,21 +90,20 @@ public sealed partial class CpuOps
             float scale = 1f / MathF.Sqrt(hs);
             var q = qkv.Slice((b * T + t) * 3 * C + h * hs, hs);
             var a = att.Slice(row * T, T);
-            float max = float.NegativeInfinity;
-            for (int u = 0; u <= t; u++)
-            {
-                float s = CpuSimd.Dot(q, qkv.Slice((b * T + u) * 3 * C + C + h * hs, hs)) * scale;
-                a[u] = s;
-                max = Math.Max(max, s);
-            }
-            var probs = a[..(t + 1)];
-            double sum = CpuSimd.ExpInPlace(probs, max);
-            CpuSimd.Scale(probs, (float)(1.0 / sum));
+            var scores = a[..(t + 1)];
+            // keys of positions 0..t for this head: rows 3C apart, starting at k of position 0
+            int stride = 3 * C;
+            var keys = qkv.Slice(b * T * stride + C + h * hs, t * stride + hs);
+            CpuSimd.StridedDots(q, keys, stride, scores);
+            CpuSimd.Scale(scores, scale);
+            float max = CpuSimd.Max(scores);
+            double sum = CpuSimd.ExpInPlace(scores, max);
+            CpuSimd.Scale(scores, (float)(1.0 / sum));
             a[(t + 1)..].Clear();
 
             var o = output.Slice((b * T + t) * C + h * hs, hs);
             o.Clear();
-            for (int u = 0; u <= t; u++) CpuSimd.Axpy(a[u], qkv.Slice((b * T + u) * 3 * C + 2 * C + h * hs, hs), o);
+            CpuSimd.StridedAxpys(scores, qkv.Slice(b * T * stride + 2 * C + h * hs, t * stride + hs), stride, o);
         }
     }
 
@@ -121,25 +120,18 @@ public sealed partial class CpuOps
                 var a = att.Slice(aRow, t + 1);
                 var dAtt = scratch.Slice(aRow, t + 1);
                 var dy = doutput.Slice((b * T + t) * C + h * hs, hs);
+                int stride = 3 * C, span = t * stride + hs;
+                int kBase = b * T * stride + C + h * hs, vBase = kBase + C;
                 // output = Σ_u att[u]·v[u]  →  datt[u] = dy·v[u], dv[u] += att[u]·dy
-                for (int u = 0; u <= t; u++)
-                {
-                    int vOff = (b * T + u) * 3 * C + 2 * C + h * hs;
-                    dAtt[u] = CpuSimd.Dot(dy, qkv.Slice(vOff, hs));
-                    CpuSimd.Axpy(a[u], dy, dqkv.Slice(vOff, hs));
-                }
-                // softmax backward: dscore[u] = att[u]·(datt[u] − Σ_j att[j]·datt[j])
+                CpuSimd.StridedDots(dy, qkv.Slice(vBase, span), stride, dAtt);
+                for (int u = 0; u <= t; u++) CpuSimd.Axpy(a[u], dy, dqkv.Slice(vBase + u * stride, hs));
+                // softmax backward: dscore[u] = att[u]·(datt[u] − Σ_j att[j]·datt[j]), kept in dAtt
                 float dot = CpuSimd.Dot(a, dAtt);
-                int qOff = (b * T + t) * 3 * C + h * hs;
+                for (int u = 0; u <= t; u++) dAtt[u] = a[u] * (dAtt[u] - dot) * scale;
+                int qOff = (b * T + t) * stride + h * hs;
                 var q = qkv.Slice(qOff, hs);
-                var dq = dqkv.Slice(qOff, hs);
-                for (int u = 0; u <= t; u++)
-                {
-                    float dScore = a[u] * (dAtt[u] - dot) * scale;
-                    int kOff = (b * T + u) * 3 * C + C + h * hs;
-                    CpuSimd.Axpy(dScore, qkv.Slice(kOff, hs), dq);
-                    CpuSimd.Axpy(dScore, q, dqkv.Slice(kOff, hs));
-                }
+                CpuSimd.StridedAxpys(dAtt, qkv.Slice(kBase, span), stride, dqkv.Slice(qOff, hs));
+                for (int u = 0; u <= t; u++) CpuSimd.Axpy(dAtt[u], q, dqkv.Slice(kBase + u * stride, hs));
             }
         }
     }

@@ -74,6 +74,63 @@ internal static class CpuSimd
         return total;
     }
 
+    /// <summary>
+    /// result[u] = x · rows[u·stride .. u·stride + x.Length) for u &lt; result.Length: the attention
+    /// scores of one query against consecutive keys. Four rows per pass share the loads of x and
+    /// amortise the horizontal sums, which dominate a single 64-wide dot.
+    /// </summary>
+    public static void StridedDots(ReadOnlySpan<float> x, ReadOnlySpan<float> rows, int stride, Span<float> result)
+    {
+        int n = x.Length, count = result.Length, u = 0;
+        for (; u <= count - 4; u += 4)
+        {
+            int r0 = u * stride, r1 = r0 + stride, r2 = r1 + stride, r3 = r2 + stride;
+            var a0 = Vector256<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+            int i = 0;
+            for (; i <= n - W; i += W)
+            {
+                var xv = Load(x, i);
+                a0 = Fma(xv, Load(rows, r0 + i), a0);
+                a1 = Fma(xv, Load(rows, r1 + i), a1);
+                a2 = Fma(xv, Load(rows, r2 + i), a2);
+                a3 = Fma(xv, Load(rows, r3 + i), a3);
+            }
+            float s0 = Vector256.Sum(a0), s1 = Vector256.Sum(a1), s2 = Vector256.Sum(a2), s3 = Vector256.Sum(a3);
+            for (; i < n; i++)
+            {
+                float xi = x[i];
+                s0 += xi * rows[r0 + i]; s1 += xi * rows[r1 + i]; s2 += xi * rows[r2 + i]; s3 += xi * rows[r3 + i];
+            }
+            result[u] = s0; result[u + 1] = s1; result[u + 2] = s2; result[u + 3] = s3;
+        }
+        for (; u < count; u++) result[u] = Dot(x, rows.Slice(u * stride, n));
+    }
+
+    /// <summary>
+    /// y += Σ_u coefficients[u]·rows[u·stride .. u·stride + y.Length): the attention output (or dq) as a
+    /// weighted sum of consecutive value (or key) rows, four rows per pass over y.
+    /// </summary>
+    public static void StridedAxpys(ReadOnlySpan<float> coefficients, ReadOnlySpan<float> rows, int stride, Span<float> y)
+    {
+        int n = y.Length, count = coefficients.Length, u = 0;
+        for (; u <= count - 4; u += 4)
+        {
+            int r0 = u * stride, r1 = r0 + stride, r2 = r1 + stride, r3 = r2 + stride;
+            float c0 = coefficients[u], c1 = coefficients[u + 1], c2 = coefficients[u + 2], c3 = coefficients[u + 3];
+            var v0 = Vector256.Create(c0); var v1 = Vector256.Create(c1); var v2 = Vector256.Create(c2); var v3 = Vector256.Create(c3);
+            int i = 0;
+            for (; i <= n - W; i += W)
+            {
+                var acc = Fma(v0, Load(rows, r0 + i), Load(y, i));
+                acc = Fma(v1, Load(rows, r1 + i), acc);
+                acc = Fma(v2, Load(rows, r2 + i), acc);
+                Store(y, i, Fma(v3, Load(rows, r3 + i), acc));
+            }
+            for (; i < n; i++) y[i] += c0 * rows[r0 + i] + c1 * rows[r1 + i] + c2 * rows[r2 + i] + c3 * rows[r3 + i];
+        }
+        for (; u < count; u++) Axpy(coefficients[u], rows.Slice(u * stride, n), y);
+    }
+
     /// <summary>Σ (x − mean)², the second pass of a two-pass variance.</summary>
     public static float SumSquaredDeviation(ReadOnlySpan<float> x, float mean)
     {
