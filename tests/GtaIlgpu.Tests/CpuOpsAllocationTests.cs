@@ -59,14 +59,24 @@ public sealed class CpuOpsAllocationTests
 
         Step(); // warm: JIT, scratch growth, worker wake-up events
         Step();
-        long thread = GC.GetAllocatedBytesForCurrentThread();
-        long total = GC.GetTotalAllocatedBytes(true);
-        Step();
-        long threadBytes = GC.GetAllocatedBytesForCurrentThread() - thread;
-        long totalBytes = GC.GetTotalAllocatedBytes(true) - total;
+
+        // Steady state allocates nothing. Each thread grows its own scratch (sampling rows, matmul
+        // panels) the first time it happens to run that op, and which thread claims which item is up
+        // to timing; the test host's threads also allocate now and then. So within a few warm steps,
+        // one must allocate nothing on this thread and (almost) nothing process-wide.
+        var log = new System.Text.StringBuilder();
+        bool clean = false;
+        for (int attempt = 0; attempt < 10 && !clean; attempt++)
+        {
+            long thread = GC.GetAllocatedBytesForCurrentThread();
+            long total = GC.GetTotalAllocatedBytes(true);
+            Step();
+            long threadBytes = GC.GetAllocatedBytesForCurrentThread() - thread;
+            long totalBytes = GC.GetTotalAllocatedBytes(true) - total;
+            clean = threadBytes == 0 && totalBytes < 4096;
+            log.Append($" [{threadBytes} B on this thread, {totalBytes} B in all]");
+        }
         GC.KeepAlive(sink);
-        Assert.Equal(0, threadBytes);
-        // Process-wide: the test host's own threads may allocate a little while we measure.
-        Assert.True(totalBytes < 4096, $"{totalBytes} bytes allocated process-wide during a warm step");
+        Assert.True(clean, "every warm step allocated:" + log);
     }
 }
