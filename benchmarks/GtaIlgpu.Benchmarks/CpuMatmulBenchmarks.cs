@@ -1,7 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
-using BenchmarkDotNet.Order;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using GtaIlgpu.Backends.Cpu;
@@ -22,10 +21,15 @@ public class CpuMatmulBenchmarks
     public enum Op { Forward, Backward, NaiveForward }
 
     /// <summary>One benchmarked product: which op, at which (N, C, OC).</summary>
-    public sealed record MatmulCase(Op Op, int N, int C, int OC) : IFlopCount
+    public sealed record MatmulCase(Op Op, int N, int C, int OC) : IFlopCount, IComparable<MatmulCase>, IComparable
     {
         public double Flops => (Op == Op.Backward ? 4.0 : 2.0) * N * C * OC;
         public override string ToString() => $"{Op} {N}x{C}x{OC}";
+
+        // The summary sorts parameter values: by op, then by size, rather than by name.
+        public int CompareTo(MatmulCase? other) => other is null ? 1
+            : Op != other.Op ? Op.CompareTo(other.Op) : Flops.CompareTo(other.Flops);
+        public int CompareTo(object? other) => CompareTo(other as MatmulCase);
     }
 
     public static IEnumerable<MatmulCase> Cases()
@@ -108,7 +112,6 @@ public sealed class GFlopsConfig : ManualConfig
     public GFlopsConfig()
     {
         AddColumn(new GFlopsColumn());
-        WithOrderer(new DefaultOrderer(SummaryOrderPolicy.Declared));
         WithSummaryStyle(SummaryStyle.Default.WithMaxParameterColumnWidth(40));
     }
 }
