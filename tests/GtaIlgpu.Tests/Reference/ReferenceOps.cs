@@ -1,0 +1,431 @@
+using GtaIlgpu.Backends;
+using GtaIlgpu.Backends.Cpu;
+
+namespace GtaIlgpu.Tests.Reference;
+
+/// <summary>
+/// The scalar reference of every op: plain loops, double accumulation, no cleverness. It is the
+/// executable form of the contract in IOps; the CPU backend and every ILGPU kernel are checked against it.
+/// </summary>
+public sealed class ReferenceBackend : HostBackendBase
+{
+    public override string Name => "reference";
+    public override string Description => "scalar reference (double accumulation)";
+    public override IOps Ops { get; } = new ReferenceOps();
+}
+
+public sealed class ReferenceOps : IOps
+{
+    private const double LayerNormEps = 1e-5;
+
+    public void Fill(BufferView<float> x, float value) => x.Span().Fill(value);
+
+    public void Copy(BufferView<float> destination, BufferView<float> source)
+    {
+        var d = destination.Span(); var s = source.Span();
+        for (int i = 0; i < s.Length; i++) d[i] = s[i];
+    }
+
+    public void Accumulate(BufferView<float> destination, BufferView<float> source)
+    {
+        var d = destination.Span(); var s = source.Span();
+        for (int i = 0; i < s.Length; i++) d[i] += s[i];
+    }
+
+    public void Scale(BufferView<float> x, float scale)
+    {
+        var s = x.Span();
+        for (int i = 0; i < s.Length; i++) s[i] *= scale;
+    }
+
+    public void LinearCombination(BufferView<float> destination, float a, BufferView<float> x, float b, BufferView<float> y)
+    {
+        var d = destination.Span(); var xs = x.Span(); var ys = y.Span();
+        for (int i = 0; i < xs.Length; i++) d[i] = (float)((double)a * xs[i] + (double)b * ys[i]);
+    }
+
+    public void EncoderForward(BufferView<float> output, BufferView<int> tokens, BufferView<float> wte, BufferView<float> wpe, int B, int T, int C)
+    {
+        var o = output.Span(); var tok = tokens.Span(); var te = wte.Span(); var pe = wpe.Span();
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++)
+            {
+                int id = tok[b * T + t];
+                for (int c = 0; c < C; c++)
+                    o[(b * T + t) * C + c] = te[id * C + c] + pe[t * C + c];
+            }
+    }
+
+    public void EncoderBackward(BufferView<float> dwte, BufferView<float> dwpe, BufferView<float> doutput, BufferView<int> tokens, int B, int T, int C)
+    {
+        var dte = dwte.Span(); var dpe = dwpe.Span(); var d = doutput.Span(); var tok = tokens.Span();
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++)
+            {
+                int id = tok[b * T + t];
+                for (int c = 0; c < C; c++)
+                {
+                    float g = d[(b * T + t) * C + c];
+                    dte[id * C + c] += g;
+                    dpe[t * C + c] += g;
+                }
+            }
+    }
+
+    public void EncoderDecodeForward(BufferView<float> output, BufferView<int> tokens, BufferView<int> positions, BufferView<float> wte, BufferView<float> wpe, int B, int C)
+    {
+        var o = output.Span(); var tok = tokens.Span(); var pos = positions.Span(); var te = wte.Span(); var pe = wpe.Span();
+        for (int b = 0; b < B; b++)
+            for (int c = 0; c < C; c++)
+                o[b * C + c] = te[tok[b] * C + c] + pe[pos[b] * C + c];
+    }
+
+    public void LayerNormForward(BufferView<float> output, BufferView<float> mean, BufferView<float> rstd, BufferView<float> input, BufferView<float> weight, BufferView<float> bias, int N, int C)
+    {
+        var o = output.Span(); var mu = mean.Span(); var rs = rstd.Span(); var x = input.Span(); var w = weight.Span(); var bi = bias.Span();
+        for (int n = 0; n < N; n++)
+        {
+            double m = 0;
+            for (int c = 0; c < C; c++) m += x[n * C + c];
+            m /= C;
+            double v = 0;
+            for (int c = 0; c < C; c++) { double d = x[n * C + c] - m; v += d * d; }
+            v /= C;
+            double r = 1.0 / Math.Sqrt(v + LayerNormEps);
+            for (int c = 0; c < C; c++)
+                o[n * C + c] = (float)((x[n * C + c] - m) * r * w[c] + bi[c]);
+            mu[n] = (float)m;
+            rs[n] = (float)r;
+        }
+    }
+
+    public void LayerNormBackward(BufferView<float> dinput, BufferView<float> dweight, BufferView<float> dbias, BufferView<float> doutput, BufferView<float> input, BufferView<float> weight, BufferView<float> mean, BufferView<float> rstd, int N, int C)
+    {
+        var dx = dinput.Span(); var dw = dweight.Span(); var db = dbias.Span(); var dy = doutput.Span();
+        var x = input.Span(); var w = weight.Span(); var mu = mean.Span(); var rs = rstd.Span();
+        var dwAcc = new double[C];
+        var dbAcc = new double[C];
+        for (int n = 0; n < N; n++)
+        {
+            // dnorm = dy·w; dx = rstd·(dnorm − mean(dnorm) − norm·mean(dnorm·norm))
+            double meanD = 0, meanDn = 0;
+            for (int c = 0; c < C; c++)
+            {
+                double norm = (x[n * C + c] - mu[n]) * (double)rs[n];
+                double dn = (double)w[c] * dy[n * C + c];
+                meanD += dn;
+                meanDn += dn * norm;
+            }
+            meanD /= C;
+            meanDn /= C;
+            for (int c = 0; c < C; c++)
+            {
+                double norm = (x[n * C + c] - mu[n]) * (double)rs[n];
+                double dn = (double)w[c] * dy[n * C + c];
+                dbAcc[c] += dy[n * C + c];
+                dwAcc[c] += norm * dy[n * C + c];
+                dx[n * C + c] += (float)(rs[n] * (dn - meanD - norm * meanDn));
+            }
+        }
+        for (int c = 0; c < C; c++) { dw[c] += (float)dwAcc[c]; db[c] += (float)dbAcc[c]; }
+    }
+
+    public void MatmulForward(BufferView<float> output, BufferView<float> input, BufferView<float> weight, BufferView<float> bias, int N, int C, int OC)
+    {
+        var o = output.Span(); var x = input.Span(); var w = weight.Span(); var bi = bias.Span();
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < OC; k++)
+            {
+                double s = bi.IsEmpty ? 0 : bi[k];
+                for (int c = 0; c < C; c++) s += (double)x[n * C + c] * w[k * C + c];
+                o[n * OC + k] = (float)s;
+            }
+    }
+
+    public void MatmulBackward(BufferView<float> dinput, BufferView<float> dweight, BufferView<float> dbias, BufferView<float> doutput, BufferView<float> input, BufferView<float> weight, int N, int C, int OC)
+    {
+        var dx = dinput.Span(); var dw = dweight.Span(); var db = dbias.Span(); var dy = doutput.Span();
+        var x = input.Span(); var w = weight.Span();
+        if (!dx.IsEmpty)
+            for (int n = 0; n < N; n++)
+                for (int c = 0; c < C; c++)
+                {
+                    double s = 0;
+                    for (int k = 0; k < OC; k++) s += (double)dy[n * OC + k] * w[k * C + c];
+                    dx[n * C + c] += (float)s;
+                }
+        for (int k = 0; k < OC; k++)
+        {
+            for (int c = 0; c < C; c++)
+            {
+                double s = 0;
+                for (int n = 0; n < N; n++) s += (double)dy[n * OC + k] * x[n * C + c];
+                dw[k * C + c] += (float)s;
+            }
+            if (!db.IsEmpty)
+            {
+                double s = 0;
+                for (int n = 0; n < N; n++) s += dy[n * OC + k];
+                db[k] += (float)s;
+            }
+        }
+    }
+
+    public void AttentionForward(BufferView<float> output, BufferView<float> att, BufferView<float> qkv, int B, int T, int C, int NH)
+    {
+        var o = output.Span(); var a = att.Span(); var q = qkv.Span();
+        int hs = C / NH;
+        double scale = 1.0 / Math.Sqrt(hs);
+        var scores = new double[T];
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < NH; h++)
+                for (int t = 0; t < T; t++)
+                {
+                    int qOff = (b * T + t) * 3 * C + h * hs;
+                    double max = double.NegativeInfinity;
+                    for (int u = 0; u <= t; u++)
+                    {
+                        int kOff = (b * T + u) * 3 * C + C + h * hs;
+                        double s = 0;
+                        for (int i = 0; i < hs; i++) s += (double)q[qOff + i] * q[kOff + i];
+                        scores[u] = s * scale;
+                        max = Math.Max(max, scores[u]);
+                    }
+                    double sum = 0;
+                    for (int u = 0; u <= t; u++) { scores[u] = Math.Exp(scores[u] - max); sum += scores[u]; }
+                    int aRow = ((b * NH + h) * T + t) * T;
+                    for (int u = 0; u < T; u++) a[aRow + u] = u <= t ? (float)(scores[u] / sum) : 0f;
+                    for (int i = 0; i < hs; i++)
+                    {
+                        double s = 0;
+                        for (int u = 0; u <= t; u++) s += scores[u] / sum * q[(b * T + u) * 3 * C + 2 * C + h * hs + i];
+                        o[(b * T + t) * C + h * hs + i] = (float)s;
+                    }
+                }
+    }
+
+    public void AttentionBackward(BufferView<float> dqkv, BufferView<float> scratch, BufferView<float> doutput, BufferView<float> qkv, BufferView<float> att, int B, int T, int C, int NH)
+    {
+        var dq = dqkv.Span(); var dy = doutput.Span(); var q = qkv.Span(); var a = att.Span();
+        int hs = C / NH;
+        double scale = 1.0 / Math.Sqrt(hs);
+        var dAtt = new double[T];
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < NH; h++)
+                for (int t = 0; t < T; t++)
+                {
+                    int aRow = ((b * NH + h) * T + t) * T;
+                    int oOff = (b * T + t) * C + h * hs;
+                    // output = Σ_u att[u]·v[u]  →  datt[u] = dy·v[u], dv[u] += att[u]·dy
+                    for (int u = 0; u <= t; u++)
+                    {
+                        int vOff = (b * T + u) * 3 * C + 2 * C + h * hs;
+                        double s = 0;
+                        for (int i = 0; i < hs; i++)
+                        {
+                            s += (double)dy[oOff + i] * q[vOff + i];
+                            dq[vOff + i] += (float)((double)a[aRow + u] * dy[oOff + i]);
+                        }
+                        dAtt[u] = s;
+                    }
+                    // softmax backward: dscore[u] = att[u]·(datt[u] − Σ_j att[j]·datt[j])
+                    double dot = 0;
+                    for (int u = 0; u <= t; u++) dot += a[aRow + u] * dAtt[u];
+                    int qOff = (b * T + t) * 3 * C + h * hs;
+                    for (int u = 0; u <= t; u++)
+                    {
+                        double dScore = a[aRow + u] * (dAtt[u] - dot) * scale;
+                        int kOff = (b * T + u) * 3 * C + C + h * hs;
+                        for (int i = 0; i < hs; i++)
+                        {
+                            dq[qOff + i] += (float)(dScore * q[kOff + i]);
+                            dq[kOff + i] += (float)(dScore * q[qOff + i]);
+                        }
+                    }
+                }
+    }
+
+    public void KvCacheStore(BufferView<float> kvCache, BufferView<float> qkv, int B, int T, int C, int maxT)
+    {
+        var cache = kvCache.Span(); var q = qkv.Span();
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++)
+                for (int i = 0; i < 2 * C; i++)
+                    cache[(b * maxT + t) * 2 * C + i] = q[(b * T + t) * 3 * C + C + i];
+    }
+
+    public void AttentionDecode(BufferView<float> output, BufferView<float> kvCache, BufferView<float> qkv, BufferView<int> positions, int B, int C, int NH, int maxT)
+    {
+        var o = output.Span(); var cache = kvCache.Span(); var q = qkv.Span(); var pos = positions.Span();
+        int hs = C / NH;
+        double scale = 1.0 / Math.Sqrt(hs);
+        for (int b = 0; b < B; b++)
+        {
+            int p = pos[b];
+            for (int i = 0; i < 2 * C; i++) cache[(b * maxT + p) * 2 * C + i] = q[b * 3 * C + C + i];
+            for (int h = 0; h < NH; h++)
+            {
+                var scores = new double[p + 1];
+                double max = double.NegativeInfinity;
+                for (int u = 0; u <= p; u++)
+                {
+                    double s = 0;
+                    for (int i = 0; i < hs; i++) s += (double)q[b * 3 * C + h * hs + i] * cache[(b * maxT + u) * 2 * C + h * hs + i];
+                    scores[u] = s * scale;
+                    max = Math.Max(max, scores[u]);
+                }
+                double sum = 0;
+                for (int u = 0; u <= p; u++) { scores[u] = Math.Exp(scores[u] - max); sum += scores[u]; }
+                for (int i = 0; i < hs; i++)
+                {
+                    double s = 0;
+                    for (int u = 0; u <= p; u++) s += scores[u] / sum * cache[(b * maxT + u) * 2 * C + C + h * hs + i];
+                    o[b * C + h * hs + i] = (float)s;
+                }
+            }
+        }
+    }
+
+    private static readonly double GeluScale = Math.Sqrt(2.0 / Math.PI);
+
+    public void GeluForward(BufferView<float> output, BufferView<float> input, int n)
+    {
+        var o = output.Span(); var x = input.Span();
+        for (int i = 0; i < n; i++)
+        {
+            double v = x[i];
+            o[i] = (float)(0.5 * v * (1 + Math.Tanh(GeluScale * (v + 0.044715 * v * v * v))));
+        }
+    }
+
+    public void GeluBackward(BufferView<float> dinput, BufferView<float> input, BufferView<float> doutput, int n)
+    {
+        var dx = dinput.Span(); var x = input.Span(); var dy = doutput.Span();
+        for (int i = 0; i < n; i++)
+        {
+            double v = x[i];
+            double u = GeluScale * (v + 0.044715 * v * v * v);
+            double th = Math.Tanh(u);
+            double sech2 = 1 - th * th;
+            double grad = 0.5 * (1 + th) + 0.5 * v * sech2 * GeluScale * (1 + 3 * 0.044715 * v * v);
+            dx[i] += (float)(grad * dy[i]);
+        }
+    }
+
+    public void Add(BufferView<float> output, BufferView<float> a, BufferView<float> b, int n)
+    {
+        var o = output.Span(); var x = a.Span(); var y = b.Span();
+        for (int i = 0; i < n; i++) o[i] = x[i] + y[i];
+    }
+
+    public void TokenLogLikelihood(BufferView<float> logprobs, BufferView<float> logits, BufferView<int> targets, BufferView<float> gradCoefficients, int N, int V)
+    {
+        var lp = logprobs.Span(); var z = logits.Span(); var y = targets.Span(); var coef = gradCoefficients.Span();
+        for (int n = 0; n < N; n++)
+        {
+            var row = z.Slice(n * V, V);
+            int target = y[n];
+            if (target < 0)
+            {
+                lp[n] = 0;
+                if (!coef.IsEmpty) row.Clear();
+                continue;
+            }
+            double max = double.NegativeInfinity;
+            for (int v = 0; v < V; v++) max = Math.Max(max, row[v]);
+            double sum = 0;
+            for (int v = 0; v < V; v++) sum += Math.Exp(row[v] - max);
+            double logSum = Math.Log(sum) + max;
+            lp[n] = (float)(row[target] - logSum);
+            if (!coef.IsEmpty)
+                for (int v = 0; v < V; v++)
+                    row[v] = (float)(coef[n] * (Math.Exp(row[v] - logSum) - (v == target ? 1.0 : 0.0)));
+        }
+    }
+
+    public void Sample(BufferView<int> tokens, BufferView<float> logits, BufferView<float> uniforms, float temperature, int topK, float topP, int B, int V)
+    {
+        var outTokens = tokens.Span(); var z = logits.Span(); var u = uniforms.Span();
+        var probs = new double[V];
+        var keep = new bool[V];
+        for (int b = 0; b < B; b++)
+        {
+            var row = z.Slice(b * V, V);
+            if (temperature <= 0)
+            {
+                int best = 0;
+                for (int v = 1; v < V; v++) if (row[v] > row[best]) best = v;
+                outTokens[b] = best;
+                continue;
+            }
+            for (int v = 0; v < V; v++) keep[v] = true;
+            if (topK > 0 && topK < V)
+            {
+                var sorted = row.ToArray();
+                Array.Sort(sorted, (p, q) => q.CompareTo(p));
+                float kth = sorted[topK - 1];
+                for (int v = 0; v < V; v++) keep[v] = row[v] >= kth;
+            }
+            double max = double.NegativeInfinity;
+            for (int v = 0; v < V; v++) max = Math.Max(max, row[v] / (double)temperature);
+            double sum = 0;
+            for (int v = 0; v < V; v++) { probs[v] = Math.Exp(row[v] / (double)temperature - max); sum += probs[v]; }
+            for (int v = 0; v < V; v++) probs[v] /= sum;
+            if (topP < 1)
+            {
+                // θ = the largest kept probability value whose {p ≥ θ} mass reaches topP.
+                var candidates = Enumerable.Range(0, V).Where(v => keep[v]).Select(v => probs[v]).OrderByDescending(p => p).ToArray();
+                double mass = 0, theta = candidates[^1];
+                foreach (double p in candidates)
+                {
+                    mass += p;
+                    if (mass >= topP) { theta = p; break; }
+                }
+                for (int v = 0; v < V; v++) keep[v] = keep[v] && probs[v] >= theta;
+            }
+            double kept = 0;
+            for (int v = 0; v < V; v++) if (keep[v]) kept += probs[v];
+            double goal = u[b] * kept, running = 0;
+            int chosen = -1, last = -1;
+            for (int v = 0; v < V; v++)
+            {
+                if (!keep[v]) continue;
+                last = v;
+                running += probs[v];
+                if (running > goal) { chosen = v; break; }
+            }
+            outTokens[b] = chosen >= 0 ? chosen : last;
+        }
+    }
+
+    public void AdamW(BufferView<float> param, BufferView<float> grad, BufferView<float> m, BufferView<float> v, float learningRate, float beta1, float beta2, float eps, float weightDecay, int step, float gradScale)
+    {
+        var p = param.Span(); var g = grad.Span(); var ms = m.Span(); var vs = v.Span();
+        double c1 = 1 - Math.Pow(beta1, step), c2 = 1 - Math.Pow(beta2, step);
+        for (int i = 0; i < p.Length; i++)
+        {
+            double gi = (double)g[i] * gradScale;
+            double mi = beta1 * (double)ms[i] + (1 - beta1) * gi;
+            double vi = beta2 * (double)vs[i] + (1 - beta2) * gi * gi;
+            ms[i] = (float)mi;
+            vs[i] = (float)vi;
+            p[i] = (float)(p[i] - learningRate * (mi / c1 / (Math.Sqrt(vi / c2) + eps) + weightDecay * (double)p[i]));
+        }
+    }
+
+    public float SumOfSquares(BufferView<float> x)
+    {
+        double s = 0;
+        foreach (float value in x.Span()) s += (double)value * value;
+        return (float)s;
+    }
+
+    public float Dot(BufferView<float> a, BufferView<float> b)
+    {
+        var x = a.Span(); var y = b.Span();
+        if (x.Length != y.Length) throw new ArgumentException("dot: views differ in length");
+        double s = 0;
+        for (int i = 0; i < x.Length; i++) s += (double)x[i] * y[i];
+        return (float)s;
+    }
+}
