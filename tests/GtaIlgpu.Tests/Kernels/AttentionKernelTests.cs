@@ -34,6 +34,23 @@ public sealed class AttentionKernelTests(IlgpuFixture fixture)
         twins.AssertClose(output, "output");
     }
 
+    [Fact]
+    public void Forward_is_stable_for_large_scores()
+    {
+        // Scores in the thousands: exp overflows unless the true row maximum is subtracted first.
+        const int B = 1, T = 70, C = 4, NH = 1;
+        using var twins = new ReferenceTwins(fixture.Backend, seed: 5);
+        var qkv = twins.RandomTwin(B * T * 3 * C, scale: 40f);
+        var output = twins.RandomTwin(B * T * C);
+        var att = twins.RandomTwin(B * NH * T * T);
+
+        twins.ReferenceOps.AttentionForward(output.Reference, att.Reference, qkv.Reference, B, T, C, NH);
+        twins.DeviceOps.AttentionForward(output.Device, att.Device, qkv.Device, B, T, C, NH);
+
+        twins.AssertClose(att, "att");
+        twins.AssertClose(output, "output", atol: 1e-3);
+    }
+
     [Theory]
     [MemberData(nameof(Shapes))]
     public void Backward_accumulates_like_reference(int B, int T, int C, int NH)
@@ -85,6 +102,27 @@ public sealed class AttentionKernelTests(IlgpuFixture fixture)
         twins.DeviceOps.AttentionDecode(output.Device, cache.Device, qkv.Device, position.Device, B, C, NH, maxT);
 
         twins.AssertClose(cache, "kvCache", atol: 0, rtol: 0);
+        twins.AssertClose(output, "output");
+    }
+
+    [Fact]
+    public void Decode_rescales_when_a_later_chunk_holds_the_largest_score()
+    {
+        // The online softmax must rescale what the first 256 keys contributed once a key of the
+        // second chunk beats their maximum: make key 280 the query itself, scaled up.
+        const int B = 1, C = 4, NH = 1, maxT = 300;
+        using var twins = new ReferenceTwins(fixture.Backend, seed: 6);
+        var qkvValues = twins.Values(B * 3 * C, scale: 2f);
+        var cacheValues = twins.Values(B * maxT * 2 * C);
+        for (int c = 0; c < C; c++) cacheValues[280 * 2 * C + c] = 3f * qkvValues[c];
+        var qkv = twins.Upload(qkvValues);
+        var cache = twins.Upload(cacheValues);
+        var output = twins.RandomTwin(B * C);
+        var positions = twins.Upload(new[] { 299 });
+
+        twins.ReferenceOps.AttentionDecode(output.Reference, cache.Reference, qkv.Reference, positions.Reference, B, C, NH, maxT);
+        twins.DeviceOps.AttentionDecode(output.Device, cache.Device, qkv.Device, positions.Device, B, C, NH, maxT);
+
         twins.AssertClose(output, "output");
     }
 
