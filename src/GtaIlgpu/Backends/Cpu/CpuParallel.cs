@@ -15,7 +15,9 @@ public interface IParallelBody
 /// </summary>
 public static class CpuParallel
 {
-    private static readonly object Gate = new();
+    /// <summary>1 while a loop runs. Not a Monitor: Monitor is reentrant, so a body calling For on
+    /// the caller's thread would take it again and overwrite the running loop's state.</summary>
+    private static int _busy;
     private static readonly Worker[] Workers;
     private static Action? _currentRun;
     private static int _nextIndex;
@@ -36,7 +38,7 @@ public static class CpuParallel
     public static void For<TBody>(int count, in TBody body) where TBody : struct, IParallelBody
     {
         if (count <= 0) return;
-        if (count == 1 || Workers.Length == 0 || !Monitor.TryEnter(Gate))
+        if (count == 1 || Workers.Length == 0 || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
         {
             var local = body;
             for (int i = 0; i < count; i++) local.Run(i);
@@ -61,7 +63,7 @@ public static class CpuParallel
         {
             Slot<TBody>.Body = default;
             _currentRun = null;
-            Monitor.Exit(Gate);
+            Volatile.Write(ref _busy, 0);
         }
     }
 
@@ -72,8 +74,15 @@ public static class CpuParallel
         var spinner = new SpinWait();
         while (Volatile.Read(ref _pending) > 0)
         {
-            if (spinner.Count > 64) { AllDone.Wait(); return; }
-            spinner.SpinOnce(-1);
+            if (spinner.Count > 64)
+            {
+                // A worker signals AllDone after its decrement, so a Set from the previous loop can
+                // land after this loop's Reset and end a Wait early: reset, re-check, wait, repeat.
+                AllDone.Reset();
+                if (Volatile.Read(ref _pending) == 0) return;
+                AllDone.Wait();
+            }
+            else spinner.SpinOnce(-1);
         }
     }
 
