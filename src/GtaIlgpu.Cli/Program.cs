@@ -1,1 +1,6 @@
-return 0;
+using System.CommandLine;
+using GtaIlgpu.Cli.Commands;
+
+var root = new RootCommand("gta — GTA (Guess–Think–Answer) fine-tuning on hand-written ILGPU kernels");
+root.Subcommands.Add(PretrainCommand.Build());
+return CliErrors.Invoke(root, args);

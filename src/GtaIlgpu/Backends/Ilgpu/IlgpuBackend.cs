@@ -90,7 +90,7 @@ public sealed class IlgpuBackend : IBackend
         $"ILGPU {Kind}: {Accelerator.Name}, {Accelerator.MemorySize / (1024.0 * 1024 * 1024):F1} GiB, " +
         $"{Accelerator.NumMultiprocessors} multiprocessors, warp {Accelerator.WarpSize}, max group {Accelerator.MaxNumThreadsPerGroup}";
 
-    public IOps Ops => throw new NotImplementedException("IlgpuOps is completed when the kernel families are merged");
+    public IOps Ops => IlgpuOps;
 
     public DeviceBuffer<T> Allocate<T>(long length) where T : unmanaged => new IlgpuBuffer<T>(Accelerator, length);
 

@@ -6,7 +6,7 @@ namespace GtaIlgpu.Backends.Ilgpu;
 /// IOps over ILGPU kernels. A partial class: each op family adds its methods in its own file
 /// (IlgpuOps.&lt;Family&gt;.cs), each calling the launcher of that family in kernels/GtaIlgpu.Kernels.
 /// </summary>
-internal sealed partial class IlgpuOps
+internal sealed partial class IlgpuOps : IOps
 {
     private readonly Accelerator _accelerator;
 

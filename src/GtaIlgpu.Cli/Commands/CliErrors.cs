@@ -1,0 +1,29 @@
+using GtaIlgpu.Training;
+using Spectre.Console;
+
+namespace GtaIlgpu.Cli.Commands;
+
+/// <summary>User mistakes and bad input end in one clear line (exit 2), not a stack trace.</summary>
+public static class CliErrors
+{
+    /// <summary>Parses and runs a command, with our error handling instead of System.CommandLine's stack trace.</summary>
+    public static int Invoke(System.CommandLine.Command command, string[] args) =>
+        Run(() => command.Parse(args).Invoke(new System.CommandLine.InvocationConfiguration { EnableDefaultExceptionHandler = false }));
+
+    public static int Run(Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (Exception e) when (IsUserError(e))
+        {
+            AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {e.Message}");
+            return 2;
+        }
+    }
+
+    private static bool IsUserError(Exception e) =>
+        e is ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException
+            or InvalidOperationException or NonFiniteException or TimeoutException;
+}
