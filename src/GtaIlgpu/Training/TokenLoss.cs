@@ -41,6 +41,32 @@ public sealed class TokenLoss : IDisposable
         _backend.Upload(_coefficients.View, _hostCoefficients);
     }
 
+    /// <summary>Sets targets and arbitrary per-position loss weights (the GRPO surrogate's c_t).</summary>
+    public void SetTargets(ReadOnlySpan<int> targets, ReadOnlySpan<float> coefficients)
+    {
+        if (targets.Length != TokenCount || coefficients.Length != TokenCount)
+            throw new ArgumentException($"expected {TokenCount} targets and coefficients, got {targets.Length} and {coefficients.Length}");
+        coefficients.CopyTo(_hostCoefficients);
+        _backend.Upload(_targets.View, targets);
+        _backend.Upload(_coefficients.View, _hostCoefficients);
+    }
+
+    /// <summary>Replaces only the per-position weights; the targets stay.</summary>
+    public void SetCoefficients(ReadOnlySpan<float> coefficients)
+    {
+        if (coefficients.Length != TokenCount) throw new ArgumentException($"expected {TokenCount} coefficients, got {coefficients.Length}");
+        coefficients.CopyTo(_hostCoefficients);
+        _backend.Upload(_coefficients.View, _hostCoefficients);
+    }
+
+    /// <summary>log p(target) per position (0 where masked) without touching the logits.</summary>
+    public void LogProbs(Activations acts, Span<float> destination)
+    {
+        if (acts.TokenCount != TokenCount) throw new ArgumentException($"loss set up for {TokenCount} tokens, activations hold {acts.TokenCount}");
+        _backend.Ops.TokenLogLikelihood(acts.LogProbs, acts.Logits, _targets.View, default, TokenCount, acts.Config.VocabSize);
+        _backend.Download(acts.LogProbs, destination);
+    }
+
     /// <summary>
     /// Mean negative log-likelihood of the targets. With <paramref name="withGradient"/> the logits are
     /// replaced by dloss/dlogits.

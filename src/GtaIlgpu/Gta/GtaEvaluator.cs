@@ -1,0 +1,35 @@
+using GtaIlgpu.Common;
+using GtaIlgpu.Data;
+using GtaIlgpu.Model;
+
+namespace GtaIlgpu.Gta;
+
+/// <summary>One evaluated example: the gold label, the decoded completion and its score.</summary>
+public sealed record EvaluatedExample(string Gold, string Completion, ScoredCompletion Score);
+
+/// <summary>Greedy decoding of a split in the method's template, batched through the KV-cache generator.</summary>
+public static class GtaEvaluator
+{
+    public static List<EvaluatedExample> Run(Gpt model, PromptFormat format, IReadOnlyList<LabeledExample> examples,
+        CompletionTemplate template, int maxCompletionTokens, int batch = 64, Action<int>? progress = null)
+    {
+        var results = new List<EvaluatedExample>(examples.Count);
+        if (examples.Count == 0) return results;
+        int rows = Math.Min(batch, examples.Count);
+        using var generator = new Generator(model, rows, model.Config.MaxSequence);
+        var rng = new Rng(0); // greedy decoding draws no numbers
+        for (int start = 0; start < examples.Count; start += rows)
+        {
+            var chunk = examples.Skip(start).Take(rows).ToList();
+            var prompts = chunk.Select(e => format.Prompt(e.Text, template, model.Config.MaxSequence - maxCompletionTokens)).ToList();
+            var completions = generator.Generate(prompts, maxCompletionTokens, new SamplingSettings(Temperature: 0), rng, format.EndOfText);
+            for (int i = 0; i < chunk.Count; i++)
+            {
+                string text = format.DecodeCompletion(completions[i]);
+                results.Add(new EvaluatedExample(chunk[i].Label, text, CompletionScoring.Score(template, text, chunk[i].Label)));
+            }
+            progress?.Invoke(results.Count);
+        }
+        return results;
+    }
+}

@@ -1,0 +1,66 @@
+using System.Text.Json.Serialization;
+
+namespace GtaIlgpu.Gta;
+
+public enum TrainingMethod { Gta, Sft, Grpo }
+
+/// <summary>
+/// Every knob of a GTA / SFT / GRPO run, with the paper's values where it gives them (μ = 4,
+/// β = 0.01, λ1 = λ2 = 1, ε = 0.2, 16 completions per prompt). Saved as the run's config.json.
+/// </summary>
+public sealed record GtaSettings
+{
+    public TrainingMethod Method { get; init; } = TrainingMethod.Gta;
+    public int Steps { get; init; } = 60;
+    /// <summary>Prompts per step (P); each gets G completions for RL and one teacher-forced guess for SFT.</summary>
+    public int PromptsPerStep { get; init; } = 8;
+    /// <summary>Completions per prompt (G, the group size).</summary>
+    public int Generations { get; init; } = 16;
+    public float Temperature { get; init; } = 1.0f;
+    public int TopK { get; init; }
+    public float TopP { get; init; } = 1.0f;
+    public int MaxCompletionTokens { get; init; } = 32;
+    /// <summary>Policy updates per generated batch (μ).</summary>
+    public int Mu { get; init; } = 4;
+    /// <summary>KL coefficient to the frozen reference (β).</summary>
+    public float Beta { get; init; } = 0.01f;
+    public float ClipEpsilonLow { get; init; } = 0.2f;
+    public float ClipEpsilonHigh { get; init; } = 0.2f;
+    public LossAggregation Aggregation { get; init; } = LossAggregation.TokenMean;
+    /// <summary>Divide advantages by the group's standard deviation (off: mean-centred rewards only).</summary>
+    public bool ScaleRewardsByStd { get; init; } = true;
+    public ConstraintKind Constraint { get; init; } = ConstraintKind.Gate;
+    public float Lambda1 { get; init; } = 1f;
+    public float Lambda2 { get; init; } = 1f;
+    /// <summary>GTA(RL) ablation: the guess is trained by RL like the rest instead of by cross-entropy.</summary>
+    public bool GuessByRl { get; init; }
+    public float LearningRate { get; init; } = 3e-4f;
+    public int WarmupSteps { get; init; } = 5;
+    public float WeightDecay { get; init; }
+    public float ClipNorm { get; init; } = 1f;
+    public int EvalEvery { get; init; } = 10;
+    public int EvalExamples { get; init; } = 200;
+    public ulong Seed { get; init; } = 1;
+
+    [JsonIgnore]
+    public CompletionTemplate Template => Method switch
+    {
+        TrainingMethod.Gta => CompletionTemplate.GuessThinkAnswer,
+        TrainingMethod.Grpo => CompletionTemplate.ThinkAnswer,
+        _ => CompletionTemplate.Answer,
+    };
+
+    public void Validate()
+    {
+        void Positive(string name, double v) { if (!(v > 0)) throw new ArgumentException($"{name} must be positive, got {v}"); }
+        Positive("steps", Steps);
+        Positive("prompts per step", PromptsPerStep);
+        Positive("generations", Generations);
+        Positive("max completion tokens", MaxCompletionTokens);
+        Positive("mu", Mu);
+        Positive("learning rate", LearningRate);
+        if (Beta < 0) throw new ArgumentException($"beta must be ≥ 0, got {Beta}");
+        if (ClipEpsilonLow is < 0 or >= 1 || ClipEpsilonHigh < 0) throw new ArgumentException("clip epsilons must be in [0, 1)");
+        if (Method != TrainingMethod.Sft && Generations < 2) throw new ArgumentException("group-relative advantages need at least 2 generations per prompt");
+    }
+}

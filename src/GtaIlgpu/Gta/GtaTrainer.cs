@@ -1,0 +1,246 @@
+using System.Diagnostics;
+using GtaIlgpu.Backends;
+using GtaIlgpu.Common;
+using GtaIlgpu.Data;
+using GtaIlgpu.Model;
+using GtaIlgpu.Training;
+
+namespace GtaIlgpu.Gta;
+
+/// <summary>One line of metrics.jsonl.</summary>
+public sealed record GtaStepMetrics(
+    int Step, float FormatReward, float AccuracyReward, float RewardStd, float ZeroSpreadFraction, float Kl,
+    float ClipFraction, float SftLoss, float RlLoss, float CosSftRl, bool GateDroppedSft, float GradNorm,
+    float LearningRate, double TokensPerSecond, float MeanCompletionLength, double Seconds);
+
+/// <summary>
+/// One training stage of GTA (or of the SFT / GRPO baselines) on one model. A step reads one way:
+/// prompts → rollouts (KV-cache sampling) → rewards → group-relative advantages → μ updates, each with
+/// the RL loss on think+answer tokens (PPO-clipped ratio, k3 KL to the frozen reference) and the SFT
+/// cross-entropy on the teacher-forced guess, combined by the gradient constraint, clipped, AdamW.
+/// </summary>
+public sealed class GtaTrainer : IDisposable
+{
+    private readonly Gpt _policy;
+    private readonly Gpt? _reference;
+    private readonly PromptFormat _format;
+    private readonly IReadOnlyList<LabeledExample> _train;
+    private readonly AdamWOptimizer _optimizer;
+    private readonly LearningRateSchedule _schedule;
+    private readonly Generator? _generator;
+    private readonly WorkspacePool _pool;
+    private readonly DeviceBuffer<float>? _rlGradient;
+    private readonly Rng _rng;
+    private readonly int[] _order;
+    private readonly Dictionary<int, int[]> _promptCache = [];
+    private int _cursor;
+
+    public GtaTrainer(Gpt policy, PromptFormat format, IReadOnlyList<LabeledExample> train, GtaSettings settings)
+    {
+        settings.Validate();
+        if (train.Count == 0) throw new ArgumentException("no training examples");
+        Settings = settings;
+        _policy = policy;
+        _format = format;
+        _train = train;
+        var backend = policy.Backend;
+        _optimizer = new AdamWOptimizer(policy, new AdamWSettings(WeightDecay: settings.WeightDecay, ClipNorm: settings.ClipNorm));
+        _schedule = new LearningRateSchedule(settings.LearningRate, settings.WarmupSteps, settings.Steps, FloorFraction: 1f);
+        _pool = new WorkspacePool(backend, policy.Config);
+        _rng = new Rng(settings.Seed);
+        _order = Enumerable.Range(0, train.Count).ToArray();
+        Shuffle();
+        bool usesRl = settings.Method != TrainingMethod.Sft;
+        if (usesRl)
+        {
+            _generator = new Generator(policy, settings.PromptsPerStep * settings.Generations, policy.Config.MaxSequence);
+            if (settings.Beta != 0)
+            {
+                // The frozen reference is the policy as the stage starts (the shared base).
+                _reference = new Gpt(backend, policy.Config);
+                backend.Ops.Copy(_reference.Parameters.View, policy.Parameters.View);
+            }
+            if (settings.Method == TrainingMethod.Gta) _rlGradient = backend.Allocate<float>(policy.Layout.TotalLength);
+        }
+    }
+
+    public GtaSettings Settings { get; }
+    public int StepsDone { get; private set; }
+
+    /// <summary>Tokens a prompt may use, leaving room for the completion (and the guess for SFT).</summary>
+    private int PromptBudget => _policy.Config.MaxSequence - Settings.MaxCompletionTokens;
+
+    private int[] PromptIds(int index)
+    {
+        if (!_promptCache.TryGetValue(index, out var ids))
+            _promptCache[index] = ids = _format.Prompt(_train[index].Text, Settings.Template, PromptBudget);
+        return ids;
+    }
+
+    private void Shuffle()
+    {
+        for (int i = _order.Length - 1; i > 0; i--)
+        {
+            int j = _rng.NextInt(i + 1);
+            (_order[i], _order[j]) = (_order[j], _order[i]);
+        }
+    }
+
+    private int NextExample()
+    {
+        if (_cursor == _order.Length) { Shuffle(); _cursor = 0; }
+        return _order[_cursor++];
+    }
+
+    public GtaStepMetrics Step()
+    {
+        long start = Stopwatch.GetTimestamp();
+        var s = Settings;
+        var ops = _policy.Backend.Ops;
+        int P = s.PromptsPerStep, G = s.Generations;
+        var examples = new int[P];
+        for (int i = 0; i < P; i++) examples[i] = NextExample();
+        long tokens = 0;
+
+        // ---- rollouts, rewards, advantages, RL batch -------------------------------------------
+        BatchWorkspace? rl = null;
+        float formatMean = 0, accuracyMean = 0, rewardStd = 0, zeroSpread = 0, completionLength = 0;
+        var advantages = new float[P * G];
+        if (_generator is not null)
+        {
+            var prompts = new int[P * G][];
+            for (int i = 0; i < P * G; i++) prompts[i] = PromptIds(examples[i / G]);
+            var completions = _generator.Generate(prompts, s.MaxCompletionTokens,
+                new SamplingSettings(s.Temperature, s.TopK, s.TopP), _rng, _format.EndOfText);
+            var rewards = new float[P * G];
+            for (int i = 0; i < P * G; i++)
+            {
+                var scored = CompletionScoring.Score(s.Template, _format.DecodeCompletion(completions[i]), _train[examples[i / G]].Label);
+                rewards[i] = scored.Reward;
+                formatMean += scored.FormatReward;
+                accuracyMean += scored.AccuracyReward;
+                completionLength += completions[i].Length;
+                tokens += completions[i].Length;
+            }
+            formatMean /= P * G; accuracyMean /= P * G; completionLength /= P * G;
+            (rewardStd, zeroSpread) = GroupAdvantages(rewards, G, s.ScaleRewardsByStd, advantages);
+
+            int longest = 0;
+            for (int i = 0; i < P * G; i++) longest = Math.Max(longest, prompts[i].Length + completions[i].Length);
+            rl = _pool.Get(P * G, Math.Max(1, longest - 1));
+            bool maskGuess = s.Method == TrainingMethod.Gta && !s.GuessByRl;
+            var guessSpans = completions.Select(c => maskGuess ? _format.GuessSpan(c) : (0, 0)).ToArray();
+            rl.Pack(prompts, completions, (r, j) => j < guessSpans[r].Item1 || j >= guessSpans[r].Item2, _format.EndOfText);
+            Upload(rl);
+            _policy.Forward(rl.Acts, rl.Inputs.View);
+            rl.Loss.LogProbs(rl.Acts, rl.LogProbsOld);
+            if (_reference is not null)
+            {
+                _reference.Forward(rl.Acts, rl.Inputs.View);
+                rl.Loss.LogProbs(rl.Acts, rl.LogProbsRef);
+            }
+        }
+
+        // ---- SFT batch: the teacher-forced guess (gta) or answer (sft baseline) -------------------
+        BatchWorkspace? sft = null;
+        if (s.Method == TrainingMethod.Sft || (s.Method == TrainingMethod.Gta && !s.GuessByRl))
+        {
+            var prompts = new int[P][];
+            var targets = new int[P][];
+            for (int i = 0; i < P; i++)
+            {
+                prompts[i] = PromptIds(examples[i]);
+                string gold = _train[examples[i]].Label;
+                targets[i] = s.Method == TrainingMethod.Sft ? _format.Completion(CompletionTemplate.Answer, gold, "") : _format.Guess(gold);
+            }
+            int longest = prompts.Zip(targets, (p, t) => p.Length + t.Length).Max();
+            sft = _pool.Get(P, Math.Max(1, longest - 1));
+            sft.Pack(prompts, targets, (_, _) => true, _format.EndOfText);
+            Upload(sft);
+        }
+
+        // ---- μ policy updates ---------------------------------------------------------------------
+        float sftLoss = 0, rlLoss = 0, kl = 0, clipFraction = 0, cos = 0, norm = 0;
+        bool dropped = false;
+        float lr = _schedule.At(StepsDone);
+        for (int k = 0; k < s.Mu; k++)
+        {
+            if (rl is not null)
+            {
+                _policy.Forward(rl.Acts, rl.Inputs.View);
+                rl.Loss.LogProbs(rl.Acts, rl.LogProbs);
+                var stats = GrpoLoss.Coefficients(rl.Rows, rl.Sequence, rl.Counted, rl.LogProbs, rl.LogProbsOld, rl.LogProbsRef,
+                    advantages, s.ClipEpsilonLow, s.ClipEpsilonHigh, _reference is null ? 0f : s.Beta, s.Aggregation, rl.Coefficients);
+                if (!float.IsFinite(stats.Loss)) throw new NonFiniteException($"RL loss is {stats.Loss} at step {StepsDone + 1}");
+                rlLoss = stats.Loss; kl = stats.MeanKl; clipFraction = stats.ClipFraction;
+                rl.Loss.SetCoefficients(rl.Coefficients);
+                rl.Loss.Compute(rl.Acts, withGradient: true);
+                _policy.ZeroGradients();
+                _policy.Backward(rl.Acts, rl.Inputs.View);
+                tokens += stats.Tokens;
+                if (_rlGradient is not null) ops.Copy(_rlGradient.View, _policy.Gradients.View);
+            }
+            if (sft is not null)
+            {
+                _policy.Forward(sft.Acts, sft.Inputs.View);
+                sftLoss = sft.Loss.Compute(sft.Acts, withGradient: true);
+                if (!float.IsFinite(sftLoss)) throw new NonFiniteException($"SFT loss is {sftLoss} at step {StepsDone + 1}");
+                _policy.ZeroGradients();
+                _policy.Backward(sft.Acts, sft.Inputs.View);
+            }
+            if (_rlGradient is not null && sft is not null)
+            {
+                var result = GradientConstraint.Apply(ops, _policy.Gradients.View, _rlGradient.View, s.Constraint, s.Lambda1, s.Lambda2);
+                cos = result.Cosine;
+                dropped |= result.SftDropped;
+            }
+            norm = _optimizer.Step(lr);
+        }
+        _policy.Backend.Synchronize();
+        StepsDone++;
+        double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        return new GtaStepMetrics(StepsDone, formatMean, accuracyMean, rewardStd, zeroSpread, kl, clipFraction, sftLoss, rlLoss,
+            cos, dropped, norm, lr, tokens / seconds, completionLength, seconds);
+    }
+
+    private void Upload(BatchWorkspace w)
+    {
+        _policy.Backend.Upload(w.Inputs.View, w.HostInputs);
+        w.Loss.SetTargets(w.HostTargets);
+    }
+
+    /// <summary>
+    /// A_i = (r_i − mean_group) / (std_group + 1e-4) with the population std (or no std scaling).
+    /// Returns the mean within-group reward std and the fraction of groups whose rewards are all equal.
+    /// </summary>
+    public static (float MeanStd, float ZeroSpreadFraction) GroupAdvantages(ReadOnlySpan<float> rewards, int groupSize, bool scaleByStd, Span<float> advantages)
+    {
+        int groups = rewards.Length / groupSize;
+        double stdSum = 0;
+        int zero = 0;
+        for (int g = 0; g < groups; g++)
+        {
+            var group = rewards.Slice(g * groupSize, groupSize);
+            double mean = 0;
+            foreach (float r in group) mean += r;
+            mean /= groupSize;
+            double variance = 0;
+            foreach (float r in group) variance += (r - mean) * (r - mean);
+            double std = Math.Sqrt(variance / groupSize);
+            stdSum += std;
+            if (std == 0) zero++;
+            for (int i = 0; i < groupSize; i++)
+                advantages[g * groupSize + i] = std == 0 ? 0f : (float)((group[i] - mean) / (scaleByStd ? std + 1e-4 : 1.0));
+        }
+        return ((float)(stdSum / groups), (float)zero / groups);
+    }
+
+    public void Dispose()
+    {
+        _optimizer.Dispose();
+        _generator?.Dispose();
+        _reference?.Dispose();
+        _pool.Dispose();
+        _rlGradient?.Dispose();
+    }
+}
