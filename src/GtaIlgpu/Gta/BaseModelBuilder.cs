@@ -4,6 +4,7 @@ using GtaIlgpu.Data;
 using GtaIlgpu.Model;
 using GtaIlgpu.Text;
 using GtaIlgpu.Training;
+using GtaIlgpu.Rewards;
 
 namespace GtaIlgpu.Gta;
 

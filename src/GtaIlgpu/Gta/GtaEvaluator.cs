@@ -1,11 +1,13 @@
 using GtaIlgpu.Common;
 using GtaIlgpu.Data;
+using GtaIlgpu.Evaluation;
 using GtaIlgpu.Model;
+using GtaIlgpu.Rewards;
 
 namespace GtaIlgpu.Gta;
 
-/// <summary>One evaluated example: the gold label, the decoded completion and its score.</summary>
-public sealed record EvaluatedExample(string Gold, string Completion, ScoredCompletion Score);
+/// <summary>One evaluated example: the gold label and the parsed greedy completion.</summary>
+public sealed record EvaluatedExample(string Gold, ParsedCompletion Completion);
 
 /// <summary>Greedy decoding of a split in the method's template, batched through the KV-cache generator.</summary>
 public static class GtaEvaluator
@@ -26,10 +28,14 @@ public static class GtaEvaluator
             for (int i = 0; i < chunk.Count; i++)
             {
                 string text = format.DecodeCompletion(completions[i]);
-                results.Add(new EvaluatedExample(chunk[i].Label, text, CompletionScoring.Score(template, text, chunk[i].Label)));
+                results.Add(new EvaluatedExample(chunk[i].Label, CompletionParser.Parse(text, template)));
             }
             progress?.Invoke(results.Count);
         }
         return results;
     }
+
+    /// <summary>Accuracy, F1s, format-valid rate, guess statistics and the confusion matrix of a decoded split.</summary>
+    public static ClassificationMetrics Metrics(IReadOnlyList<string> labels, IEnumerable<EvaluatedExample> results) =>
+        ClassificationMetrics.FromCompletions(labels, results.Select(r => (r.Gold, r.Completion)));
 }

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using GtaIlgpu.Rewards;
 
 namespace GtaIlgpu.Gta;
 

@@ -3,6 +3,7 @@ using GtaIlgpu.Backends;
 using GtaIlgpu.Common;
 using GtaIlgpu.Data;
 using GtaIlgpu.Model;
+using GtaIlgpu.Rewards;
 using GtaIlgpu.Training;
 
 namespace GtaIlgpu.Gta;
@@ -115,15 +116,17 @@ public sealed class GtaTrainer : IDisposable
             var rewards = new float[P * G];
             for (int i = 0; i < P * G; i++)
             {
-                var scored = CompletionScoring.Score(s.Template, _format.DecodeCompletion(completions[i]), _train[examples[i / G]].Label);
-                rewards[i] = scored.Reward;
-                formatMean += scored.FormatReward;
-                accuracyMean += scored.AccuracyReward;
+                var reward = CompletionRewards.Score(_format.DecodeCompletion(completions[i]), _train[examples[i / G]].Label, s.Template);
+                rewards[i] = reward.Total;
+                formatMean += reward.Format;
+                accuracyMean += reward.Accuracy;
                 completionLength += completions[i].Length;
                 tokens += completions[i].Length;
             }
             formatMean /= P * G; accuracyMean /= P * G; completionLength /= P * G;
-            (rewardStd, zeroSpread) = GroupAdvantages(rewards, G, s.ScaleRewardsByStd, advantages);
+            var spread = Advantages.GroupRelative(rewards, G, advantages, s.ScaleRewardsByStd);
+            rewardStd = (float)spread.MeanGroupStd;
+            zeroSpread = (float)spread.ZeroSpreadFraction;
 
             int longest = 0;
             for (int i = 0; i < P * G; i++) longest = Math.Max(longest, prompts[i].Length + completions[i].Length);
@@ -207,32 +210,6 @@ public sealed class GtaTrainer : IDisposable
     {
         _policy.Backend.Upload(w.Inputs.View, w.HostInputs);
         w.Loss.SetTargets(w.HostTargets);
-    }
-
-    /// <summary>
-    /// A_i = (r_i − mean_group) / (std_group + 1e-4) with the population std (or no std scaling).
-    /// Returns the mean within-group reward std and the fraction of groups whose rewards are all equal.
-    /// </summary>
-    public static (float MeanStd, float ZeroSpreadFraction) GroupAdvantages(ReadOnlySpan<float> rewards, int groupSize, bool scaleByStd, Span<float> advantages)
-    {
-        int groups = rewards.Length / groupSize;
-        double stdSum = 0;
-        int zero = 0;
-        for (int g = 0; g < groups; g++)
-        {
-            var group = rewards.Slice(g * groupSize, groupSize);
-            double mean = 0;
-            foreach (float r in group) mean += r;
-            mean /= groupSize;
-            double variance = 0;
-            foreach (float r in group) variance += (r - mean) * (r - mean);
-            double std = Math.Sqrt(variance / groupSize);
-            stdSum += std;
-            if (std == 0) zero++;
-            for (int i = 0; i < groupSize; i++)
-                advantages[g * groupSize + i] = std == 0 ? 0f : (float)((group[i] - mean) / (scaleByStd ? std + 1e-4 : 1.0));
-        }
-        return ((float)(stdSum / groups), (float)zero / groups);
     }
 
     public void Dispose()

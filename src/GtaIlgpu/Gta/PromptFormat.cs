@@ -1,18 +1,8 @@
 using System.Text;
+using GtaIlgpu.Rewards;
 using GtaIlgpu.Text;
 
 namespace GtaIlgpu.Gta;
-
-/// <summary>Which completion shape a method trains and decodes.</summary>
-public enum CompletionTemplate
-{
-    /// <summary>GTA: &lt;guess&gt;L&lt;/guess&gt;&lt;think&gt;…&lt;/think&gt;&lt;answer&gt;L&lt;/answer&gt;</summary>
-    GuessThinkAnswer,
-    /// <summary>Plain GRPO: &lt;think&gt;…&lt;/think&gt;&lt;answer&gt;L&lt;/answer&gt;</summary>
-    ThinkAnswer,
-    /// <summary>SFT baseline: &lt;answer&gt;L&lt;/answer&gt;</summary>
-    Answer,
-}
 
 /// <summary>
 /// The prompt and completion formats, as text and as token ids. The six tags and end-of-text are
@@ -20,10 +10,7 @@ public enum CompletionTemplate
 /// </summary>
 public sealed class PromptFormat
 {
-    public const string GuessOpen = "<guess>", GuessClose = "</guess>", ThinkOpen = "<think>", ThinkClose = "</think>",
-        AnswerOpen = "<answer>", AnswerClose = "</answer>";
-
-    public static readonly string[] Tags = [GuessOpen, GuessClose, ThinkOpen, ThinkClose, AnswerOpen, AnswerClose];
+    public static IReadOnlyList<string> Tags => CompletionTags.All;
 
     private readonly CompactVocabulary _vocabulary;
 
@@ -34,12 +21,8 @@ public sealed class PromptFormat
         Labels = labels;
         foreach (var tag in Tags) _vocabulary.SpecialId(tag); // fails early if the vocabulary lacks the tags
         EndOfText = vocabulary.EndOfTextId;
-        GuessOpenId = vocabulary.SpecialId(GuessOpen);
-        GuessCloseId = vocabulary.SpecialId(GuessClose);
-        ThinkOpenId = vocabulary.SpecialId(ThinkOpen);
-        ThinkCloseId = vocabulary.SpecialId(ThinkClose);
-        AnswerOpenId = vocabulary.SpecialId(AnswerOpen);
-        AnswerCloseId = vocabulary.SpecialId(AnswerClose);
+        GuessOpenId = vocabulary.SpecialId(CompletionTags.GuessOpen);
+        GuessCloseId = vocabulary.SpecialId(CompletionTags.GuessClose);
     }
 
     public string TaskName { get; }
@@ -47,10 +30,6 @@ public sealed class PromptFormat
     public int EndOfText { get; }
     public int GuessOpenId { get; }
     public int GuessCloseId { get; }
-    public int ThinkOpenId { get; }
-    public int ThinkCloseId { get; }
-    public int AnswerOpenId { get; }
-    public int AnswerCloseId { get; }
     public CompactVocabulary Vocabulary => _vocabulary;
 
     /// <summary>The instruction line names the reply format, so one base model can follow each template on request.</summary>
@@ -82,24 +61,16 @@ public sealed class PromptFormat
         return [.. prefix, .. body.Take(room), .. suffix];
     }
 
-    /// <summary>A completion in the given template (think text ignored by the SFT template).</summary>
-    public string CompletionText(CompletionTemplate template, string label, string think) => template switch
-    {
-        CompletionTemplate.GuessThinkAnswer => $"{GuessOpen}{label}{GuessClose}{ThinkOpen}{think}{ThinkClose}{AnswerOpen}{label}{AnswerClose}",
-        CompletionTemplate.ThinkAnswer => $"{ThinkOpen}{think}{ThinkClose}{AnswerOpen}{label}{AnswerClose}",
-        _ => $"{AnswerOpen}{label}{AnswerClose}",
-    };
-
-    /// <summary>Completion tokens followed by end-of-text.</summary>
+    /// <summary>Completion tokens (guess and answer both <paramref name="label"/>) followed by end-of-text.</summary>
     public int[] Completion(CompletionTemplate template, string label, string think)
     {
-        var ids = Encode(CompletionText(template, label, think)).ToList();
+        var ids = Encode(CompletionTags.Render(template, label, label, think)).ToList();
         ids.Add(EndOfText);
         return ids.ToArray();
     }
 
     /// <summary>The teacher-forced guess for SFT: &lt;guess&gt;GOLD&lt;/guess&gt;.</summary>
-    public int[] Guess(string label) => Encode($"{GuessOpen}{label}{GuessClose}");
+    public int[] Guess(string label) => Encode(CompletionTags.GuessSpan(label));
 
     /// <summary>
     /// A short "reasoning" used when priming the format: the first words of the text, quoted. It gives
@@ -133,7 +104,7 @@ public sealed class PromptFormat
         return ids.ToArray();
     }
 
-    private static readonly string[] SpecialStrings = [.. Tags, CompactVocabulary.EndOfText];
+    private static readonly string[] SpecialStrings = [.. CompletionTags.All, CompactVocabulary.EndOfText];
 
     public string Decode(IEnumerable<int> ids) => _vocabulary.Decode(ids);
 
