@@ -4,4 +4,6 @@ using GtaIlgpu.Cli.Commands;
 var root = new RootCommand("gta — GTA (Guess–Think–Answer) fine-tuning on hand-written ILGPU kernels");
 root.Subcommands.Add(PretrainCommand.Build());
 root.Subcommands.Add(DataCommand.Build());
+root.Subcommands.Add(TrainCommand.Build());
+root.Subcommands.Add(CompareCommand.Build());
 return CliErrors.Invoke(root, args);

@@ -1,0 +1,79 @@
+using System.CommandLine;
+using GtaIlgpu.Gta;
+
+namespace GtaIlgpu.Cli.Commands;
+
+/// <summary>
+/// The GTA / GRPO knobs and the base-model knobs as command-line options, defined once for
+/// `gta train` and `gta compare`. Defaults are the paper's where it gives them.
+/// </summary>
+public sealed class GtaOptions
+{
+    private static readonly GtaSettings D = new();
+    private static readonly BaseSettings DB = new();
+
+    public readonly Option<string?> Data = new("--data") { Description = "dataset: a folder with train/validation/test files (.jsonl/.csv/.tsv/fastText), a benchmark name (sst5, emotion, massive, bbc), or 'sentiment' (the embedded default)" };
+    public readonly Option<string?> Task = new("--task") { Description = "task description used in the prompt (default: from the dataset)" };
+    public readonly Option<int> Steps = new("--steps") { Description = "training steps (each: one rollout batch and μ updates)", DefaultValueFactory = _ => D.Steps };
+    public readonly Option<int> Prompts = new("--prompts") { Description = "prompts per step (P)", DefaultValueFactory = _ => D.PromptsPerStep };
+    public readonly Option<int> Generations = new("--generations") { Description = "completions per prompt (G, the group size)", DefaultValueFactory = _ => D.Generations };
+    public readonly Option<float> Temperature = new("--temperature") { Description = "rollout sampling temperature", DefaultValueFactory = _ => D.Temperature };
+    public readonly Option<int> MaxCompletion = new("--max-completion") { Description = "maximum completion tokens", DefaultValueFactory = _ => D.MaxCompletionTokens };
+    public readonly Option<int> Mu = new("--mu") { Description = "policy updates per rollout batch (μ)", DefaultValueFactory = _ => D.Mu };
+    public readonly Option<float> Beta = new("--beta") { Description = "KL coefficient to the frozen reference (β, k3 estimator)", DefaultValueFactory = _ => D.Beta };
+    public readonly Option<float> ClipEpsilon = new("--clip-epsilon") { Description = "PPO clip ε (both sides)", DefaultValueFactory = _ => D.ClipEpsilonLow };
+    public readonly Option<LossAggregation> Aggregation = new("--aggregation") { Description = "RL loss aggregation: TokenMean or SequenceMean", DefaultValueFactory = _ => D.Aggregation };
+    public readonly Option<bool> NoStdScaling = new("--no-std-scaling") { Description = "advantages are mean-centred rewards, not divided by the group std" };
+    public readonly Option<ConstraintKind> Constraint = new("--constraint") { Description = "gradient constraint: Gate (the paper), PCGrad or None", DefaultValueFactory = _ => D.Constraint };
+    public readonly Option<float> Lambda1 = new("--lambda1") { Description = "weight of the SFT gradient (λ1)", DefaultValueFactory = _ => D.Lambda1 };
+    public readonly Option<float> Lambda2 = new("--lambda2") { Description = "weight of the RL gradient (λ2)", DefaultValueFactory = _ => D.Lambda2 };
+    public readonly Option<bool> GuessByRl = new("--guess-by-rl") { Description = "GTA(RL) ablation: train the guess by RL instead of cross-entropy" };
+    public readonly Option<float> LearningRate = new("--lr") { Description = "learning rate (constant after warmup)", DefaultValueFactory = _ => D.LearningRate };
+    public readonly Option<int> EvalEvery = new("--eval-every") { Description = "validate every N steps", DefaultValueFactory = _ => D.EvalEvery };
+    public readonly Option<int> EvalExamples = new("--eval-examples") { Description = "validation examples per check", DefaultValueFactory = _ => D.EvalExamples };
+    public readonly Option<int> BaseLayers = new("--base-layers") { Description = "base model: transformer blocks", DefaultValueFactory = _ => DB.Layers };
+    public readonly Option<int> BaseChannels = new("--base-channels") { Description = "base model: width", DefaultValueFactory = _ => DB.Channels };
+    public readonly Option<int> BaseHeads = new("--base-heads") { Description = "base model: attention heads", DefaultValueFactory = _ => DB.Heads };
+    public readonly Option<int> BaseSequence = new("--base-sequence") { Description = "base model: maximum sequence", DefaultValueFactory = _ => DB.MaxSequence };
+    public readonly Option<int> PretrainSteps = new("--base-pretrain-steps") { Description = "base model: language-model steps on the training texts", DefaultValueFactory = _ => DB.PretrainSteps };
+    public readonly Option<int> PrimeSteps = new("--base-prime-steps") { Description = "base model: format-priming steps (random labels)", DefaultValueFactory = _ => DB.PrimeSteps };
+    public readonly Option<string> Device = CommonOptions.Device();
+    public readonly Option<ulong> Seed = CommonOptions.Seed(D.Seed);
+
+    public void AddTo(Command command)
+    {
+        foreach (var option in new Option[] { Data, Task, Steps, Prompts, Generations, Temperature, MaxCompletion, Mu, Beta, ClipEpsilon,
+                     Aggregation, NoStdScaling, Constraint, Lambda1, Lambda2, GuessByRl, LearningRate, EvalEvery, EvalExamples,
+                     BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, Device, Seed })
+            command.Options.Add(option);
+    }
+
+    public GtaSettings Settings(ParseResult p, TrainingMethod method) => new()
+    {
+        Method = method, Steps = p.GetValue(Steps), PromptsPerStep = p.GetValue(Prompts), Generations = p.GetValue(Generations),
+        Temperature = p.GetValue(Temperature), MaxCompletionTokens = p.GetValue(MaxCompletion), Mu = p.GetValue(Mu),
+        Beta = p.GetValue(Beta), ClipEpsilonLow = p.GetValue(ClipEpsilon), ClipEpsilonHigh = p.GetValue(ClipEpsilon),
+        Aggregation = p.GetValue(Aggregation), ScaleRewardsByStd = !p.GetValue(NoStdScaling), Constraint = p.GetValue(Constraint),
+        Lambda1 = p.GetValue(Lambda1), Lambda2 = p.GetValue(Lambda2), GuessByRl = p.GetValue(GuessByRl),
+        LearningRate = p.GetValue(LearningRate), EvalEvery = p.GetValue(EvalEvery), EvalExamples = p.GetValue(EvalExamples),
+        Seed = p.GetValue(Seed),
+    };
+
+    public BaseSettings Base(ParseResult p) => new()
+    {
+        Layers = p.GetValue(BaseLayers), Channels = p.GetValue(BaseChannels), Heads = p.GetValue(BaseHeads),
+        MaxSequence = p.GetValue(BaseSequence), PretrainSteps = p.GetValue(PretrainSteps), PrimeSteps = p.GetValue(PrimeSteps),
+        Seed = p.GetValue(Seed) + 1000,
+    };
+
+    /// <summary>The prompt's task line: given, or derived from the dataset's name.</summary>
+    public static string TaskName(string? given, string dataset) => given ?? dataset.ToLowerInvariant() switch
+    {
+        "sentiment" => "sentiment of a product, movie or restaurant review",
+        "sst5" => "sentiment of a movie review",
+        "emotion" => "emotion of a tweet",
+        "massive" => "scenario of a voice-assistant request",
+        "bbc" => "topic of a news article",
+        var other => $"{other} classification",
+    };
+}
