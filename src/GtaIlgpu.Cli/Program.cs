@@ -3,4 +3,6 @@ using GtaIlgpu.Cli.Commands;
 
 var root = new RootCommand("gta — GTA (Guess–Think–Answer) fine-tuning on hand-written ILGPU kernels");
 root.Subcommands.Add(PretrainCommand.Build());
+root.Subcommands.Add(GenerateCommand.Build());
+root.Subcommands.Add(LogprobsCommand.Build());
 return CliErrors.Invoke(root, args);

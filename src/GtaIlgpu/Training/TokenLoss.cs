@@ -29,6 +29,9 @@ public sealed class TokenLoss : IDisposable
     public int TokenCount { get; }
     public BufferView<int> Targets => _targets.View;
 
+    /// <summary>log p(target) per position from the last <see cref="Compute"/> (masked positions hold no meaning).</summary>
+    public ReadOnlySpan<float> LogProbs => _hostLogProbs;
+
     /// <summary>Sets the targets (a negative target masks its position) and their loss weights.</summary>
     public void SetTargets(ReadOnlySpan<int> targets)
     {
