@@ -16,7 +16,7 @@ namespace GtaIlgpu.Cli.Commands;
 public static class PretrainCommand
 {
     /// <summary>Everything that defines a run; saved in its checkpoints so --resume rebuilds the same run.</summary>
-    private sealed record RunSpec(string? TextPath, int Layers, int Channels, int Heads, PretrainSettings Settings)
+    private sealed record RunSpec(string? TextPath, int Layers, int Channels, int Heads, PretrainSettings Settings, int CheckpointEvery)
     {
         public JsonObject ToJson() => new()
         {
@@ -25,6 +25,7 @@ public static class PretrainCommand
             ["lr"] = Settings.LearningRate, ["warmup"] = Settings.WarmupSteps, ["seed"] = Settings.Seed,
             ["beta1"] = Settings.Optimizer.Beta1, ["beta2"] = Settings.Optimizer.Beta2, ["eps"] = Settings.Optimizer.Eps,
             ["weight_decay"] = Settings.Optimizer.WeightDecay, ["clip_norm"] = Settings.Optimizer.ClipNorm,
+            ["checkpoint_every"] = CheckpointEvery,
         };
 
         public static RunSpec FromJson(JsonObject json, string source)
@@ -38,7 +39,8 @@ public static class PretrainCommand
                     LearningRate = Get<float>("lr"), WarmupSteps = Get<int>("warmup"), Seed = Get<ulong>("seed"),
                     Optimizer = new AdamWSettings(Get<float>("beta1"), Get<float>("beta2"), Get<float>("eps"), Get<float>("weight_decay"), Get<float>("clip_norm")),
                 };
-                return new RunSpec(json["text"]?.GetValue<string>(), Get<int>("layers"), Get<int>("channels"), Get<int>("heads"), settings);
+                return new RunSpec(json["text"]?.GetValue<string>(), Get<int>("layers"), Get<int>("channels"), Get<int>("heads"), settings,
+                    Get<int>("checkpoint_every"));
             }
             catch (Exception e) when (e is InvalidOperationException or FormatException or InvalidDataException)
             {
@@ -61,7 +63,7 @@ public static class PretrainCommand
         var lr = new Option<float>("--lr") { Description = "peak learning rate (linear warmup, cosine decay to 10%)", DefaultValueFactory = _ => 1e-3f };
         var warmup = new Option<int>("--warmup") { Description = "warmup steps", DefaultValueFactory = _ => 20 };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "write a training checkpoint (weights, AdamW state, RNG, step) every N steps and at the end, for --resume; 0: none", DefaultValueFactory = _ => 0 };
-        var resume = new Option<DirectoryInfo?>("--resume") { Description = "continue the run in this folder from its latest checkpoint, with its settings (only --steps, --checkpoint-every, --stop-after and --device apply)" };
+        var resume = new Option<DirectoryInfo?>("--resume") { Description = "continue the run in this folder from its latest checkpoint, with its settings (only --steps, --checkpoint-every, --stop-after and --device may change)" };
         var stopAfter = new Option<int>("--stop-after") { Description = "stop after this step, leaving a checkpoint to --resume from (splits a run across jobs); 0: run to --steps", DefaultValueFactory = _ => 0 };
         var device = CommonOptions.Device();
         var seed = CommonOptions.Seed(1337);
@@ -76,14 +78,15 @@ public static class PretrainCommand
             if (parse.GetValue(resume) is { } runDir)
             {
                 int? newSteps = parse.GetResult(steps) is { Implicit: false } ? parse.GetValue(steps) : null;
-                return Resume(runDir, newSteps, every, stop, parse.GetValue(device)!);
+                int? newEvery = parse.GetResult(checkpointEvery) is { Implicit: false } ? every : null;
+                return Resume(runDir, newSteps, newEvery, stop, parse.GetValue(device)!);
             }
             var settings = new PretrainSettings
             {
                 Batch = parse.GetValue(batch), Sequence = parse.GetValue(sequence), Steps = parse.GetValue(steps),
                 LearningRate = parse.GetValue(lr), WarmupSteps = parse.GetValue(warmup), Seed = parse.GetValue(seed),
             };
-            var spec = new RunSpec(parse.GetValue(text)?.FullName, parse.GetValue(layers), parse.GetValue(channels), parse.GetValue(heads), settings);
+            var spec = new RunSpec(parse.GetValue(text)?.FullName, parse.GetValue(layers), parse.GetValue(channels), parse.GetValue(heads), settings, every);
             var outDir = parse.GetValue(output)!;
             bool holdsRun = File.Exists(Path.Combine(outDir.FullName, ModelCheckpoint.ModelFile)) || File.Exists(Path.Combine(outDir.FullName, TrainingCheckpoint.PointerFile));
             if (holdsRun && !parse.GetValue(overwrite))
@@ -95,12 +98,12 @@ public static class PretrainCommand
                 if (Directory.Exists(Path.Combine(outDir.FullName, TrainingCheckpoint.FolderName)))
                     Directory.Delete(Path.Combine(outDir.FullName, TrainingCheckpoint.FolderName), recursive: true);
             }
-            return Run(spec, outDir, parse.GetValue(device)!, every, stop, resumeFrom: null);
+            return Run(spec, outDir, parse.GetValue(device)!, stop, resumeFrom: null);
         });
         return command;
     }
 
-    private static int Resume(DirectoryInfo runDir, int? newSteps, int checkpointEvery, int stopAfter, string device)
+    private static int Resume(DirectoryInfo runDir, int? newSteps, int? newCheckpointEvery, int stopAfter, string device)
     {
         if (!runDir.Exists) throw new DirectoryNotFoundException($"run folder not found: {runDir.FullName}");
         string checkpoint = TrainingCheckpoint.Latest(runDir.FullName)
@@ -112,13 +115,15 @@ public static class PretrainCommand
             if (total <= state.Step) throw new ArgumentException($"--steps {total}: the checkpoint is already at step {state.Step}");
             spec = spec with { Settings = spec.Settings with { Steps = total } };
         }
+        if (newCheckpointEvery is { } every) spec = spec with { CheckpointEvery = every };
         AnsiConsole.MarkupLineInterpolated($"[grey]resuming:[/] {checkpoint} at step {state.Step} of {spec.Settings.Steps}");
-        return Run(spec, runDir, device, checkpointEvery, stopAfter, checkpoint);
+        return Run(spec, runDir, device, stopAfter, checkpoint);
     }
 
-    private static int Run(RunSpec spec, DirectoryInfo outDir, string device, int checkpointEvery, int stopAfter, string? resumeFrom)
+    private static int Run(RunSpec spec, DirectoryInfo outDir, string device, int stopAfter, string? resumeFrom)
     {
         var settings = spec.Settings;
+        int checkpointEvery = spec.CheckpointEvery;
         List<string> documents;
         if (spec.TextPath is null)
         {
