@@ -6,4 +6,6 @@ root.Subcommands.Add(PretrainCommand.Build());
 root.Subcommands.Add(DataCommand.Build());
 root.Subcommands.Add(TrainCommand.Build());
 root.Subcommands.Add(CompareCommand.Build());
+root.Subcommands.Add(GenerateCommand.Build());
+root.Subcommands.Add(LogprobsCommand.Build());
 return CliErrors.Invoke(root, args);

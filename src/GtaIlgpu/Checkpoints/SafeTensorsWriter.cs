@@ -1,13 +1,11 @@
+using System.Buffers.Binary;
 using System.Runtime.InteropServices;
-using System.Text;
-using System.Text.Json;
 
 namespace GtaIlgpu.Checkpoints;
 
 /// <summary>
-/// Writes the safetensors format: an 8-byte little-endian header length, a JSON header mapping each
-/// tensor name to dtype, shape and [begin, end) byte offsets into the data that follows, then the raw
-/// little-endian data. Only F32 is written. The header is padded with spaces to 8-byte alignment.
+/// Writes the safetensors format (see <see cref="SafeTensorsHeader"/>): the header, then each tensor's
+/// raw little-endian data in order. Only F32 is written.
 /// </summary>
 public static class SafeTensorsWriter
 {
@@ -15,27 +13,20 @@ public static class SafeTensorsWriter
 
     public static void Write(Stream output, IReadOnlyList<Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
-        var header = new Dictionary<string, object>();
-        if (metadata is { Count: > 0 }) header["__metadata__"] = metadata;
-        long offset = 0;
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors writing assumes a little-endian machine");
         foreach (var t in tensors)
         {
             long count = t.Shape.Aggregate(1L, (a, b) => a * b);
             if (count != t.Data.Length) throw new ArgumentException($"tensor {t.Name}: shape [{string.Join(",", t.Shape)}] holds {count} values, data has {t.Data.Length}");
-            long bytes = count * sizeof(float);
-            header[t.Name] = new { dtype = "F32", shape = t.Shape, data_offsets = new[] { offset, offset + bytes } };
-            offset += bytes;
         }
-        byte[] json = JsonSerializer.SerializeToUtf8Bytes(header);
-        int padded = (json.Length + 7) / 8 * 8;
-        var headerBytes = new byte[padded];
-        json.CopyTo(headerBytes, 0);
-        for (int i = json.Length; i < padded; i++) headerBytes[i] = (byte)' ';
+        var duplicate = tensors.GroupBy(t => t.Name).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null) throw new ArgumentException($"tensor name '{duplicate.Key}' is given twice");
+        var header = SafeTensorsHeader.Contiguous(tensors.Select(t => (t.Name, "F32", t.Shape.Select(d => (long)d).ToArray())), metadata);
+        byte[] headerBytes = header.ToBytes();
         Span<byte> length = stackalloc byte[8];
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)padded);
+        BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)headerBytes.Length);
         output.Write(length);
         output.Write(headerBytes);
-        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors writing assumes a little-endian machine");
         foreach (var t in tensors) output.Write(MemoryMarshal.AsBytes(t.Data.AsSpan()));
     }
 }

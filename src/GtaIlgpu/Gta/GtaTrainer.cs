@@ -136,11 +136,11 @@ public sealed class GtaTrainer : IDisposable
             rl.Pack(prompts, completions, (r, j) => j < guessSpans[r].Item1 || j >= guessSpans[r].Item2, _format.EndOfText);
             Upload(rl);
             _policy.Forward(rl.Acts, rl.Inputs.View);
-            rl.Loss.LogProbs(rl.Acts, rl.LogProbsOld);
+            rl.Loss.ComputeLogProbs(rl.Acts, rl.LogProbsOld);
             if (_reference is not null)
             {
                 _reference.Forward(rl.Acts, rl.Inputs.View);
-                rl.Loss.LogProbs(rl.Acts, rl.LogProbsRef);
+                rl.Loss.ComputeLogProbs(rl.Acts, rl.LogProbsRef);
             }
         }
 
@@ -171,7 +171,7 @@ public sealed class GtaTrainer : IDisposable
             if (rl is not null)
             {
                 _policy.Forward(rl.Acts, rl.Inputs.View);
-                rl.Loss.LogProbs(rl.Acts, rl.LogProbs);
+                rl.Loss.ComputeLogProbs(rl.Acts, rl.LogProbs);
                 var stats = GrpoLoss.Coefficients(rl.Rows, rl.Sequence, rl.Counted, rl.LogProbs, rl.LogProbsOld, rl.LogProbsRef,
                     advantages, s.ClipEpsilonLow, s.ClipEpsilonHigh, _reference is null ? 0f : s.Beta, s.Aggregation, rl.Coefficients);
                 if (!float.IsFinite(stats.Loss)) throw new NonFiniteException($"RL loss is {stats.Loss} at step {StepsDone + 1}");

@@ -9,8 +9,10 @@ namespace GtaIlgpu.Text;
 /// only the GPT-2 ids seen in the training corpus, after a few special tokens. A model trained from
 /// scratch then needs an embedding of a few thousand rows instead of 50,257. Saved with the model.
 /// </summary>
-public sealed class CompactVocabulary
+public sealed class CompactVocabulary : ITextTokenizer
 {
+    public const string FileName = "vocab.gta.json";
+
     public const string EndOfText = "<|endoftext|>";
     public const string Unknown = "<|unk|>";
 
@@ -36,6 +38,7 @@ public sealed class CompactVocabulary
     public IReadOnlyList<string> Specials { get; }
     public IReadOnlyList<int> Gpt2Ids { get; }
     public int Size => Specials.Count + Gpt2Ids.Count;
+    public int VocabularySize => Size;
     public int EndOfTextId => _specialIds[EndOfText];
     public int UnknownId => _specialIds[Unknown];
 
@@ -90,6 +93,10 @@ public sealed class CompactVocabulary
     private const string FormatName = "gta-compact-gpt2-v1";
 
     public string ToJson() => JsonSerializer.Serialize(new Stored(FormatName, Specials.ToList(), Gpt2Ids.ToList()));
+
+    public void Save(string folder) => Common.AtomicFile.WriteText(Path.Combine(folder, FileName), ToJson());
+
+    public static CompactVocabulary Load(string path) => FromJson(File.ReadAllText(path), path);
 
     public static CompactVocabulary FromJson(string json, string source)
     {

@@ -37,7 +37,7 @@ public sealed class LanguageModelTrainer : IDisposable
     private readonly DeviceBuffer<int> _inputs;
     private readonly int[] _hostInputs;
     private readonly int[] _hostTargets;
-    private readonly Rng _rng;
+    private Rng _rng;
     private readonly LearningRateSchedule _schedule;
 
     public LanguageModelTrainer(Gpt model, int[] tokenStream, PretrainSettings settings)
@@ -63,6 +63,18 @@ public sealed class LanguageModelTrainer : IDisposable
 
     public PretrainSettings Settings { get; }
     public int StepsDone { get; private set; }
+    public AdamWOptimizer Optimizer => _optimizer;
+
+    /// <summary>The data-order generator's state: with the step count, the weights and AdamW's moments, all a resume needs.</summary>
+    public ulong[] RngState => _rng.State;
+
+    /// <summary>Continues from a checkpoint's step count and generator state (weights and moments are restored separately).</summary>
+    public void RestoreProgress(int stepsDone, ulong[] rngState)
+    {
+        if (stepsDone < 0) throw new ArgumentOutOfRangeException(nameof(stepsDone));
+        StepsDone = stepsDone;
+        _rng = Rng.FromState(rngState);
+    }
 
     public StepReport Step()
     {

@@ -29,6 +29,9 @@ public sealed class TokenLoss : IDisposable
     public int TokenCount { get; }
     public BufferView<int> Targets => _targets.View;
 
+    /// <summary>log p(target) per position from the last <see cref="Compute"/> (masked positions hold no meaning).</summary>
+    public ReadOnlySpan<float> LogProbs => _hostLogProbs;
+
     /// <summary>Sets the targets (a negative target masks its position) and their loss weights.</summary>
     public void SetTargets(ReadOnlySpan<int> targets)
     {
@@ -60,7 +63,7 @@ public sealed class TokenLoss : IDisposable
     }
 
     /// <summary>log p(target) per position (0 where masked) without touching the logits.</summary>
-    public void LogProbs(Activations acts, Span<float> destination)
+    public void ComputeLogProbs(Activations acts, Span<float> destination)
     {
         if (acts.TokenCount != TokenCount) throw new ArgumentException($"loss set up for {TokenCount} tokens, activations hold {acts.TokenCount}");
         _backend.Ops.TokenLogLikelihood(acts.LogProbs, acts.Logits, _targets.View, default, TokenCount, acts.Config.VocabSize);

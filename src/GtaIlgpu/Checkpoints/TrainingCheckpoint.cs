@@ -1,0 +1,170 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using GtaIlgpu.Backends;
+using GtaIlgpu.Common;
+using GtaIlgpu.Model;
+using GtaIlgpu.Text;
+using GtaIlgpu.Training;
+
+namespace GtaIlgpu.Checkpoints;
+
+/// <summary>
+/// Where a training loop stands: steps taken, AdamW's step count, the random generator's state and a
+/// data position (for loops that walk their data in order; the pretraining loop draws its windows from
+/// the generator and leaves it 0), plus whatever the command needs to rebuild the run (Run).
+/// </summary>
+public sealed record TrainingState(int Step, int OptimizerStep, ulong[] RngState, long DataPosition, JsonObject Run);
+
+/// <summary>
+/// Training checkpoints of a run folder, for exact resume:
+/// <code>
+/// RUN/checkpoint.json                 names the latest complete checkpoint; written last, atomically
+/// RUN/checkpoints/step-000120/        a complete model folder (config.json, model.safetensors, tokenizer)
+///     optimizer.safetensors           AdamW moments exp_avg.NAME / exp_avg_sq.NAME, shaped like the weights
+///     trainer_state.json              step, optimizer step, RNG state, data position, the run's settings
+///     metrics.jsonl                   the metrics up to this step
+/// </code>
+/// A checkpoint is written into a temporary folder that is renamed into place once complete, and only
+/// then does checkpoint.json move to it; older checkpoints are deleted after that. A write killed at
+/// any point therefore leaves checkpoint.json naming the previous, untouched checkpoint.
+/// </summary>
+public static class TrainingCheckpoint
+{
+    public const string PointerFile = "checkpoint.json";
+    public const string FolderName = "checkpoints";
+    public const string OptimizerFile = "optimizer.safetensors";
+    public const string StateFile = "trainer_state.json";
+    public const string MetricsFile = "metrics.jsonl";
+    private const string StateFormat = "gta-training-state-v1";
+    private const string MomentPrefix = "exp_avg.";
+    private const string SquarePrefix = "exp_avg_sq.";
+
+    /// <summary>
+    /// Writes a checkpoint and makes it the latest; returns its folder. <paramref name="wrapWrite"/>
+    /// lets tests interpose on each file's stream (to simulate a write killed midway).
+    /// </summary>
+    public static string Save(string runDir, Gpt model, AdamWOptimizer optimizer, ITextTokenizer? tokenizer, TrainingState state,
+        string metrics, Func<string, Stream, Stream>? wrapWrite = null)
+    {
+        string parent = Path.Combine(runDir, FolderName);
+        string name = $"step-{state.Step:D6}";
+        string final = Path.Combine(parent, name);
+        if (Latest(runDir) is { } latest && Path.GetFullPath(latest) == Path.GetFullPath(final))
+            return final; // this step is already the latest checkpoint (training is deterministic, so it is the same state)
+        Directory.CreateDirectory(parent);
+        string temporary = Path.Combine(parent, $".{name}.{Guid.NewGuid():N}.tmp");
+        Directory.CreateDirectory(temporary);
+        try
+        {
+            void Write(string file, Action<Stream> write) =>
+                AtomicFile.Write(Path.Combine(temporary, file), s => write(wrapWrite?.Invoke(file, s) ?? s));
+
+            var weights = ModelCheckpoint.ExportTensors(model.Layout, model.Backend.ToArray(model.Parameters.View));
+            Write(ModelCheckpoint.ModelFile, s => SafeTensorsWriter.Write(s, weights, new Dictionary<string, string> { ["format"] = "pt" }));
+            Write(ModelCheckpoint.ConfigFile, s => WriteText(s, ModelCheckpoint.ConfigJson(model.Config, tokenizer)));
+            tokenizer?.Save(temporary);
+            var moments = ModelCheckpoint.ExportTensors(model.Layout, model.Backend.ToArray(optimizer.M.View), MomentPrefix);
+            moments.AddRange(ModelCheckpoint.ExportTensors(model.Layout, model.Backend.ToArray(optimizer.V.View), SquarePrefix));
+            Write(OptimizerFile, s => SafeTensorsWriter.Write(s, moments, new Dictionary<string, string> { ["optimizer"] = "adamw" }));
+            Write(StateFile, s => WriteText(s, StateJson(state)));
+            Write(MetricsFile, s => WriteText(s, metrics));
+
+            if (Directory.Exists(final)) Directory.Delete(final, recursive: true); // a leftover that no pointer names
+            Directory.Move(temporary, final);
+        }
+        catch
+        {
+            try { Directory.Delete(temporary, recursive: true); } catch (IOException) { }
+            throw;
+        }
+        var pointer = new JsonObject { ["latest"] = $"{FolderName}/{name}", ["step"] = state.Step };
+        AtomicFile.WriteText(Path.Combine(runDir, PointerFile), pointer.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        foreach (var old in Directory.EnumerateDirectories(parent).Where(d => Path.GetFileName(d) != name).ToList())
+        {
+            try { Directory.Delete(old, recursive: true); } catch (IOException) { } // best effort: the pointer already moved on
+        }
+        return final;
+    }
+
+    /// <summary>The folder of the run's latest complete checkpoint, or null when it has none.</summary>
+    public static string? Latest(string runDir)
+    {
+        string path = Path.Combine(runDir, PointerFile);
+        if (!File.Exists(path)) return null;
+        string? latest;
+        try { latest = JsonNode.Parse(File.ReadAllText(path))?["latest"]?.GetValue<string>(); }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"{path}: not a checkpoint pointer ({e.Message})");
+        }
+        if (latest is null) throw new InvalidDataException($"{path}: missing \"latest\"");
+        string folder = Path.Combine(runDir, latest);
+        if (!Directory.Exists(folder)) throw new InvalidDataException($"{path}: names {latest}, which does not exist");
+        return folder;
+    }
+
+    public static TrainingState ReadState(string checkpoint)
+    {
+        string path = Path.Combine(checkpoint, StateFile);
+        if (!File.Exists(path)) throw new FileNotFoundException($"training state not found: {path}", path);
+        try
+        {
+            var json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException("expected a JSON object");
+            if (json["format"]?.GetValue<string>() != StateFormat) throw new InvalidDataException($"not a {StateFormat} file");
+            var rng = (json["rng"] as JsonArray ?? throw new InvalidDataException("missing \"rng\""))
+                .Select(w => ulong.Parse(w!.GetValue<string>(), NumberStyles.HexNumber, CultureInfo.InvariantCulture)).ToArray();
+            if (rng.Length != 4) throw new InvalidDataException("\"rng\" must hold four words");
+            return new TrainingState(json["step"]!.GetValue<int>(), json["optimizer_step"]!.GetValue<int>(), rng,
+                json["data_position"]!.GetValue<long>(), json["run"] as JsonObject ?? []);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or NullReferenceException or InvalidDataException)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}");
+        }
+    }
+
+    /// <summary>Loads a checkpoint's weights and AdamW moments and step count into an existing model and optimizer.</summary>
+    public static TrainingState Restore(string checkpoint, Gpt model, AdamWOptimizer optimizer)
+    {
+        var state = ReadState(checkpoint);
+        var config = ModelCheckpoint.ReadConfig(Path.Combine(checkpoint, ModelCheckpoint.ConfigFile));
+        if (config != model.Config) throw new InvalidDataException($"{checkpoint}: the checkpoint's model {config} differs from the run's {model.Config}");
+        using (var reader = SafeTensorsReader.Open(Path.Combine(checkpoint, ModelCheckpoint.ModelFile)))
+            model.Backend.Upload(model.Parameters.View, ModelCheckpoint.ReadModelTensors(reader, model.Layout));
+        using (var reader = SafeTensorsReader.Open(Path.Combine(checkpoint, OptimizerFile)))
+        {
+            model.Backend.Upload(optimizer.M.View, ModelCheckpoint.ImportTensors(reader, model.Layout, MomentPrefix));
+            model.Backend.Upload(optimizer.V.View, ModelCheckpoint.ImportTensors(reader, model.Layout, SquarePrefix));
+        }
+        optimizer.StepCount = state.OptimizerStep;
+        return state;
+    }
+
+    public static string ReadMetrics(string checkpoint)
+    {
+        string path = Path.Combine(checkpoint, MetricsFile);
+        return File.Exists(path) ? File.ReadAllText(path) : "";
+    }
+
+    private static string StateJson(TrainingState state)
+    {
+        var json = new JsonObject
+        {
+            ["format"] = StateFormat,
+            ["step"] = state.Step,
+            ["optimizer_step"] = state.OptimizerStep,
+            // Hex strings: 64-bit words do not survive JSON readers that use doubles.
+            ["rng"] = new JsonArray(state.RngState.Select(w => (JsonNode)w.ToString("x16", CultureInfo.InvariantCulture)).ToArray()),
+            ["data_position"] = state.DataPosition,
+            ["run"] = state.Run.DeepClone(),
+        };
+        return json.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    private static void WriteText(Stream stream, string text)
+    {
+        using var writer = new StreamWriter(stream, new System.Text.UTF8Encoding(false), leaveOpen: true);
+        writer.Write(text);
+    }
+}

@@ -1,0 +1,21 @@
+namespace GtaIlgpu.Text;
+
+/// <summary>
+/// Text ↔ token ids for a model: our <see cref="CompactVocabulary"/> for models trained from scratch,
+/// or <see cref="Gpt2BpeTokenizer"/> for a Hugging Face GPT-2 folder.
+/// </summary>
+public interface ITextTokenizer
+{
+    /// <summary>Number of ids the tokenizer can produce (at most the model's vocab_size).</summary>
+    int VocabularySize { get; }
+
+    /// <summary>The end-of-text id, or −1 when the vocabulary has none.</summary>
+    int EndOfTextId { get; }
+
+    int[] Encode(string text);
+
+    string Decode(IEnumerable<int> ids);
+
+    /// <summary>Writes the tokenizer's files into a model folder, so the folder loads with the same tokenizer.</summary>
+    void Save(string folder);
+}
