@@ -3,4 +3,5 @@ using GtaIlgpu.Cli.Commands;
 
 var root = new RootCommand("gta — GTA (Guess–Think–Answer) fine-tuning on hand-written ILGPU kernels");
 root.Subcommands.Add(PretrainCommand.Build());
+root.Subcommands.Add(BenchCommand.Build());
 return CliErrors.Invoke(root, args);
