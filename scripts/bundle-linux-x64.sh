@@ -24,5 +24,5 @@ cp scripts/gpu-check.sh "$out/gpu-check.sh"
 chmod +x "$out/gpu-check.sh"
 git rev-parse HEAD > "$out/COMMIT" 2>/dev/null || echo unknown > "$out/COMMIT"
 if ! git diff --quiet HEAD 2>/dev/null; then echo "$(cat "$out/COMMIT")+dirty" > "$out/COMMIT"; fi
-tar -C .bundle -cJf .bundle/gta-linux-x64.tar.xz gta-linux-x64
+XZ_OPT="${XZ_OPT:--T0}" tar -C .bundle -cJf .bundle/gta-linux-x64.tar.xz gta-linux-x64
 echo "bundle: .bundle/gta-linux-x64.tar.xz ($(du -h .bundle/gta-linux-x64.tar.xz | cut -f1); unpacked $(du -sh "$out" | cut -f1)), commit $(cat "$out/COMMIT")"

@@ -91,7 +91,7 @@ public sealed class ThroughputConfig : ManualConfig
     {
         AddColumn(new ThroughputColumn(Throughput.Metric.Gflops), new ThroughputColumn(Throughput.Metric.GBps),
             new FractionOfPeakColumn(), new FractionOfYardstickColumn());
-        WithSummaryStyle(SummaryStyle.Default.WithMaxParameterColumnWidth(48));
+        WithSummaryStyle(SummaryStyle.Default.WithMaxParameterColumnWidth(64));
     }
 }
 
