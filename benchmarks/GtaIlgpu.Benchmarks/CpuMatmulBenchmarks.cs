@@ -1,8 +1,4 @@
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Columns;
-using BenchmarkDotNet.Configs;
-using BenchmarkDotNet.Reports;
-using BenchmarkDotNet.Running;
 using GtaIlgpu.Backends.Cpu;
 
 namespace GtaIlgpu.Benchmarks;
@@ -11,24 +7,26 @@ namespace GtaIlgpu.Benchmarks;
 /// CpuMatmul throughput in GFLOP/s: forward (2·N·C·OC flops) and backward dinput+dweight
 /// (4·N·C·OC; dbias included, its N·OC adds not counted) at square 512³ and 1024³ and at GPT-2
 /// small's MLP and attention-projection shapes (B·T = 512 rows). The yardstick in the same table is a
-/// naive single-threaded triple loop at 512³. Peak fp32 here is cores × 2 FMA pipes × 8 lanes × 2 flops × clock.
-/// Run: dotnet run -c Release --project benchmarks/GtaIlgpu.Benchmarks -- --filter '*CpuMatmul*' --job short --inProcess
+/// naive single-threaded triple loop at 512³. Peak fp32 here is cores × 2 FMA pipes × 8 lanes × 2 flops × clock
+/// (see <see cref="GtaIlgpu.Benchmarking.DevicePeaks.CpuPeak"/>), shown in the "of peak" column.
+/// Run: dotnet run -c Release --project benchmarks/GtaIlgpu.Benchmarks -- --filter '*CpuMatmul*' --job short
 /// </summary>
-[Config(typeof(GFlopsConfig))]
+[Config(typeof(ThroughputConfig))]
 [MemoryDiagnoser]
 public class CpuMatmulBenchmarks
 {
     public enum Op { Forward, Backward, NaiveForward }
 
     /// <summary>One benchmarked product: which op, at which (N, C, OC).</summary>
-    public sealed record MatmulCase(Op Op, int N, int C, int OC) : IFlopCount, IComparable<MatmulCase>, IComparable
+    public sealed record MatmulCase(Op Op, int N, int C, int OC) : IWorkCount, IComparable<MatmulCase>, IComparable
     {
-        public double Flops => (Op == Op.Backward ? 4.0 : 2.0) * N * C * OC;
+        public double? Flops => (Op == Op.Backward ? 4.0 : 2.0) * N * C * OC;
+        public double? Bytes => null;
         public override string ToString() => $"{Op} {N}x{C}x{OC}";
 
         // The summary sorts parameter values: by op, then by size, rather than by name.
         public int CompareTo(MatmulCase? other) => other is null ? 1
-            : Op != other.Op ? Op.CompareTo(other.Op) : Flops.CompareTo(other.Flops);
+            : Op != other.Op ? Op.CompareTo(other.Op) : Flops!.Value.CompareTo(other.Flops!.Value);
         public int CompareTo(object? other) => CompareTo(other as MatmulCase);
     }
 
@@ -53,6 +51,7 @@ public class CpuMatmulBenchmarks
     [GlobalSetup]
     public void Setup()
     {
+        SuitePeaks.Register(typeof(CpuMatmulBenchmarks), GtaIlgpu.Benchmarking.DevicePeaks.CpuPeak().Gflops, null);
         var (n, c, oc) = (Case.N, Case.C, Case.OC);
         var rng = new Random(42);
         float[] Fill(int length)
@@ -98,48 +97,5 @@ public class CpuMatmulBenchmarks
                 for (int c = 0; c < C; c++) sum += input[n * C + c] * weight[o * C + c];
                 output[n * OC + o] = sum;
             }
-    }
-}
-
-/// <summary>A benchmark parameter that knows how many floating-point operations one invocation performs.</summary>
-public interface IFlopCount
-{
-    double Flops { get; }
-}
-
-public sealed class GFlopsConfig : ManualConfig
-{
-    public GFlopsConfig()
-    {
-        AddColumn(new GFlopsColumn());
-        WithSummaryStyle(SummaryStyle.Default.WithMaxParameterColumnWidth(40));
-    }
-}
-
-/// <summary>GFLOP/s = the flop count of the case's <see cref="IFlopCount"/> parameter / the mean time.</summary>
-public sealed class GFlopsColumn : IColumn
-{
-    public string Id => nameof(GFlopsColumn);
-    public string ColumnName => "GFLOP/s";
-    public bool AlwaysShow => true;
-    public ColumnCategory Category => ColumnCategory.Custom;
-    public int PriorityInCategory => 0;
-    public bool IsNumeric => true;
-    public UnitType UnitType => UnitType.Dimensionless;
-    public string Legend => "Billions of floating-point operations per second (flops from the case, over the mean time)";
-
-    public bool IsAvailable(Summary summary) => true;
-    public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-
-    public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, summary.Style);
-
-    public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
-    {
-        double? meanNs = summary[benchmarkCase]?.ResultStatistics?.Mean;
-        double? flops = null;
-        foreach (var parameter in benchmarkCase.Parameters.Items)
-            if (parameter.Value is IFlopCount count) flops = count.Flops;
-        if (meanNs is not > 0 || flops is null) return "NA";
-        return (flops.Value / meanNs.Value).ToString("F1", System.Globalization.CultureInfo.InvariantCulture); // flops per ns = GFLOP/s
     }
 }

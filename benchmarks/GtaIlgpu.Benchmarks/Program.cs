@@ -1,3 +1,159 @@
+using System.Globalization;
+using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
+using GtaIlgpu.Backends;
+using GtaIlgpu.Backends.Ilgpu;
+using GtaIlgpu.Benchmarking;
+using GtaIlgpu.Benchmarks;
+using GtaIlgpu.Benchmarks.EndToEnd;
+using GtaIlgpu.Benchmarks.Ops;
 
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+// Two modes (docs/benchmarks/README.md):
+//   GtaIlgpu.Benchmarks [--results DIR] [--shapes tiny,gpt2] <BenchmarkDotNet arguments>   kernel suites → DIR/kernels.{json,md}
+//   GtaIlgpu.Benchmarks e2e [--devices cpu,cuda] [--configs tiny,small,gpt2-124M] [--steps 3] [--warmup 1]
+//                           [--new-tokens 32] [--results DIR]                                 end to end → DIR/e2e.{json,md}
+// Runs are always in-process: the GPU bundle has no SDK to build BenchmarkDotNet's child processes,
+// and the throughput columns read device peaks registered by the suites in this process.
+var arguments = new List<string>(args);
+string results = TakeOption(arguments, "--results") ?? Path.Combine("BenchmarkDotNet.Artifacts", "gta");
+try
+{
+    if (arguments.Count > 0 && arguments[0] == "e2e")
+        return RunEndToEnd(arguments.Skip(1).ToList(), results);
+    return RunKernels(arguments, results);
+}
+catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}
+
+static int RunKernels(List<string> arguments, string results)
+{
+    if (TakeOption(arguments, "--shapes") is { } shapes) Environment.SetEnvironmentVariable("GTA_BENCH_SHAPES", shapes);
+    if (!arguments.Any(a => a.Equals("--inProcess", StringComparison.OrdinalIgnoreCase) || a == "-i")) arguments.Add("--inProcess");
+
+    var suites = new List<Type> { typeof(CpuMatmulBenchmarks), typeof(CpuOpsBenchmarks), typeof(IlgpuEmulatorSmokeBenchmarks) };
+    if (IlgpuBackend.CudaAvailable()) suites.Add(typeof(CudaOpsBenchmarks));
+    else Console.WriteLine("// no CUDA device: CudaOpsBenchmarks is not listed");
+
+    var summaries = BenchmarkSwitcher.FromTypes(suites.ToArray()).Run(arguments.ToArray()).ToList();
+    var figures = new List<BenchmarkFigure>();
+    bool failed = false;
+    var machine = MachineInfo.DetectHost();
+    foreach (var summary in summaries)
+    {
+        failed |= summary.HasCriticalValidationErrors || summary.Reports.Any(r => !r.Success);
+        foreach (var report in summary.Reports)
+        {
+            var benchmarkCase = report.BenchmarkCase;
+            var suite = benchmarkCase.Descriptor.Type;
+            if (OpsBenchmarkBase.GpuOf(suite) is { } gpu) machine = machine.WithGpu(gpu);
+            if (report.ResultStatistics is not { } stats) continue;
+            figures.Add(Figure(summary, benchmarkCase, stats.Mean));
+        }
+    }
+    if (summaries.Count == 0) return failed ? 1 : 0; // e.g. --list or --help
+    var (peak, method) = DevicePeaks.CpuPeak();
+    var run = new BenchmarkRun
+    {
+        Kind = "kernels",
+        Timestamp = DateTimeOffset.Now,
+        Commit = BenchmarkRun.DetectCommit(),
+        Machine = machine with { CpuPeakGflops = peak, CpuPeakMethod = method },
+        Configuration = new Dictionary<string, string>
+        {
+            ["arguments"] = string.Join(' ', arguments),
+            ["shapes"] = Environment.GetEnvironmentVariable("GTA_BENCH_SHAPES") ?? "all",
+            ["statistic"] = "BenchmarkDotNet mean of the measured iterations",
+        },
+        Results = figures,
+    };
+    string path = run.Save(results, "kernels");
+    Console.WriteLine($"// results: {path} and kernels.md ({figures.Count} figures)");
+    return failed ? 1 : 0;
+}
+
+static BenchmarkFigure Figure(Summary summary, BenchmarkCase benchmarkCase, double meanNs)
+{
+    string device = benchmarkCase.Descriptor.Type.IsSubclassOf(typeof(OpsBenchmarkBase))
+        ? OpsBenchmarkBase.DeviceOf(benchmarkCase.Descriptor.Type) : "cpu";
+    string parameters = string.Join(" ", benchmarkCase.Parameters.Items.Select(p => p.Value?.ToString()));
+    string name = $"{benchmarkCase.Descriptor.Type.Name}/{benchmarkCase.Descriptor.WorkloadMethod.Name}" + (parameters.Length > 0 ? $"/{parameters}" : "");
+    var (value, metric) = Throughput.Of(summary, benchmarkCase);
+    var (fraction, yardstick) = Throughput.FractionOfYardstick(summary, benchmarkCase);
+    string? note = benchmarkCase.Descriptor.Type == typeof(IlgpuEmulatorSmokeBenchmarks) ? "ILGPU CPU emulator: smoke only, timing meaningless" : null;
+    return metric == Throughput.Metric.None || value is null
+        ? new BenchmarkFigure { Name = name, Unit = "ns", Value = meanNs, Better = BenchmarkFigure.Lower, TimeNs = meanNs, Note = note ?? device }
+        : new BenchmarkFigure
+        {
+            Name = name, Unit = metric == Throughput.Metric.Gflops ? "GFLOP/s" : "GB/s", Value = value.Value, Better = BenchmarkFigure.Higher,
+            FractionOfPeak = Throughput.FractionOfPeak(summary, benchmarkCase),
+            FractionOfYardstick = fraction, Yardstick = fraction is null ? null : yardstick, TimeNs = meanNs, Note = note ?? device,
+        };
+}
+
+static int RunEndToEnd(List<string> arguments, string results)
+{
+    string devices = TakeOption(arguments, "--devices") ?? (IlgpuBackend.CudaAvailable() ? "cpu,cuda" : "cpu");
+    string configs = TakeOption(arguments, "--configs") ?? string.Join(",", EndToEndConfig.All.Select(c => c.Name));
+    int steps = int.Parse(TakeOption(arguments, "--steps") ?? "3", CultureInfo.InvariantCulture);
+    int warmup = int.Parse(TakeOption(arguments, "--warmup") ?? "1", CultureInfo.InvariantCulture);
+    int newTokens = int.Parse(TakeOption(arguments, "--new-tokens") ?? "32", CultureInfo.InvariantCulture);
+    if (arguments.Count > 0) throw new ArgumentException($"e2e: unknown arguments {string.Join(' ', arguments)}");
+    if (steps < 1 || warmup < 0 || newTokens < 1) throw new ArgumentException("e2e: --steps and --new-tokens must be at least 1, --warmup at least 0");
+
+    var machine = MachineInfo.DetectHost();
+    var (cpuPeak, cpuMethod) = DevicePeaks.CpuPeak();
+    machine = machine with { CpuPeakGflops = cpuPeak, CpuPeakMethod = cpuMethod };
+    var figures = new List<BenchmarkFigure>();
+    foreach (string device in devices.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+    {
+        using var backend = BackendFactory.Create(device);
+        Console.WriteLine($"// {backend.Name} — {backend.Description}");
+        double? peak = cpuPeak;
+        if (backend is IlgpuBackend ilgpu)
+        {
+            machine = machine.WithGpu(ilgpu);
+            peak = ilgpu.Kind == IlgpuDeviceKind.Cpu ? null : machine.GpuPeakGflops;
+            if (ilgpu.Kind == IlgpuDeviceKind.Cpu) Console.WriteLine("// ILGPU CPU emulator: smoke only, timings meaningless");
+        }
+        foreach (string name in configs.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var config = EndToEndConfig.All.FirstOrDefault(c => c.Name.StartsWith(name, StringComparison.OrdinalIgnoreCase))
+                ?? throw new ArgumentException($"e2e: unknown config '{name}' (choose from {string.Join(", ", EndToEndConfig.All.Select(c => c.Name))})");
+            var result = EndToEndBenchmark.Measure(backend, config, steps, warmup, newTokens, peak, Console.WriteLine);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{backend.Name,-9} {config.Name,-10} train {result.TrainTokensPerSecond,9:F0} tok/s (MFU {result.TrainMfu:P1})   rollout {result.GenerateTokensPerSecond,8:F1} tok/s (MFU {result.GenerateMfu:P2})"));
+            figures.AddRange(EndToEndBenchmark.Figures(result));
+        }
+    }
+    var run = new BenchmarkRun
+    {
+        Kind = "end-to-end",
+        Timestamp = DateTimeOffset.Now,
+        Commit = BenchmarkRun.DetectCommit(),
+        Machine = machine,
+        Configuration = new Dictionary<string, string>
+        {
+            ["devices"] = devices, ["configs"] = configs,
+            ["steps"] = $"{warmup} warm-up + {steps} measured (median)", ["new tokens per row"] = newTokens.ToString(CultureInfo.InvariantCulture),
+            ["flops"] = "train 6·N + 12·L·C·T per token; rollout 2·N + 4·L·C·context per token; N = GptConfig.MatmulParameters",
+        },
+        Results = figures,
+    };
+    string path = run.Save(results, "e2e");
+    Console.WriteLine($"// results: {path} and e2e.md");
+    return 0;
+}
+
+/// <summary>Removes "--name value" from the list and returns value (null when absent).</summary>
+static string? TakeOption(List<string> arguments, string name)
+{
+    int index = arguments.FindIndex(a => a.Equals(name, StringComparison.OrdinalIgnoreCase));
+    if (index < 0) return null;
+    if (index + 1 >= arguments.Count) throw new ArgumentException($"{name} needs a value");
+    string value = arguments[index + 1];
+    arguments.RemoveRange(index, 2);
+    return value;
+}

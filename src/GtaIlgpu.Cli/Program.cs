@@ -8,4 +8,5 @@ root.Subcommands.Add(TrainCommand.Build());
 root.Subcommands.Add(CompareCommand.Build());
 root.Subcommands.Add(GenerateCommand.Build());
 root.Subcommands.Add(LogprobsCommand.Build());
+root.Subcommands.Add(BenchCommand.Build());
 return CliErrors.Invoke(root, args);
