@@ -6,6 +6,7 @@ root.Subcommands.Add(PretrainCommand.Build());
 root.Subcommands.Add(DataCommand.Build());
 root.Subcommands.Add(TrainCommand.Build());
 root.Subcommands.Add(CompareCommand.Build());
+root.Subcommands.Add(EvalCommand.Build());
 root.Subcommands.Add(GenerateCommand.Build());
 root.Subcommands.Add(LogprobsCommand.Build());
 root.Subcommands.Add(BenchCommand.Build());
