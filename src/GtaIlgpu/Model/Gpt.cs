@@ -82,32 +82,54 @@ public sealed class Gpt : IDisposable
     /// </summary>
     public void Forward(Activations acts, BufferView<int> tokens, KvCache? kvCache = null)
     {
-        int B = acts.Batch, T = acts.Sequence, C = Config.Channels, NH = Config.Heads, V = Config.VocabSize;
-        int BT = B * T;
-        if (tokens.Length < BT) throw new ArgumentException($"forward: tokens hold {tokens.Length} ids but B·T = {BT}");
+        int B = acts.Batch, T = acts.Sequence, C = Config.Channels;
+        if (tokens.Length < B * T) throw new ArgumentException($"forward: tokens hold {tokens.Length} ids but B·T = {B * T}");
         if (kvCache is not null && (kvCache.Batch < B || kvCache.MaxSequence < T))
             throw new ArgumentException($"forward: KV cache of (B={kvCache.Batch}, T={kvCache.MaxSequence}) is too small for ({B}, {T})");
         _ops.EncoderForward(acts.Encoded, tokens, W.Wte, W.Wpe, B, T, C);
         var residual = acts.Encoded;
-        for (int l = 0; l < Config.Layers; l++)
+        for (int l = 0; l < Config.Layers; l++) residual = Block(l, acts, residual, kvCache, default);
+        Head(acts, residual, B * T);
+    }
+
+    /// <summary>
+    /// One transformer block over acts' rows. Training and prefill attend causally over the sequence
+    /// (prefill also stores keys and values in the cache); a decode step (T = 1 with positions) attends
+    /// over the cache instead. Everything else is the same code for both.
+    /// </summary>
+    private BufferView<float> Block(int l, Activations acts, BufferView<float> residual, KvCache? kvCache, BufferView<int> positions)
+    {
+        int B = acts.Batch, T = acts.Sequence, C = Config.Channels, NH = Config.Heads, rows = B * T;
+        bool decode = !positions.IsEmpty;
+        var w = W.Layers[l];
+        var a = acts.Layers[l];
+        _ops.LayerNormForward(a.Ln1, a.Ln1Mean, a.Ln1Rstd, residual, w.Ln1W, w.Ln1B, rows, C);
+        _ops.MatmulForward(a.Qkv, a.Ln1, w.QkvW, w.QkvB, rows, C, 3 * C);
+        if (decode)
         {
-            var w = W.Layers[l];
-            var a = acts.Layers[l];
-            _ops.LayerNormForward(a.Ln1, a.Ln1Mean, a.Ln1Rstd, residual, w.Ln1W, w.Ln1B, BT, C);
-            _ops.MatmulForward(a.Qkv, a.Ln1, w.QkvW, w.QkvB, BT, C, 3 * C);
+            _ops.AttentionDecode(a.AttnOut, kvCache!.Layer(l), a.Qkv, positions, B, C, NH, kvCache.MaxSequence);
+        }
+        else
+        {
             if (kvCache is not null) _ops.KvCacheStore(kvCache.Layer(l), a.Qkv, B, T, C, kvCache.MaxSequence);
             _ops.AttentionForward(a.AttnOut, a.Att, a.Qkv, B, T, C, NH);
-            _ops.MatmulForward(a.AttnProj, a.AttnOut, w.AttnProjW, w.AttnProjB, BT, C, C);
-            _ops.Add(a.Residual2, residual, a.AttnProj, BT * C);
-            _ops.LayerNormForward(a.Ln2, a.Ln2Mean, a.Ln2Rstd, a.Residual2, w.Ln2W, w.Ln2B, BT, C);
-            _ops.MatmulForward(a.FcH, a.Ln2, w.FcW, w.FcB, BT, C, 4 * C);
-            _ops.GeluForward(a.FcGelu, a.FcH, BT * 4 * C);
-            _ops.MatmulForward(a.FcProj, a.FcGelu, w.FcProjW, w.FcProjB, BT, 4 * C, C);
-            _ops.Add(a.Residual3, a.Residual2, a.FcProj, BT * C);
-            residual = a.Residual3;
         }
-        _ops.LayerNormForward(acts.LnF, acts.LnFMean, acts.LnFRstd, residual, W.LnFW, W.LnFB, BT, C);
-        _ops.MatmulForward(acts.Logits, acts.LnF, W.Wte, default, BT, C, V);
+        _ops.MatmulForward(a.AttnProj, a.AttnOut, w.AttnProjW, w.AttnProjB, rows, C, C);
+        _ops.Add(a.Residual2, residual, a.AttnProj, rows * C);
+        _ops.LayerNormForward(a.Ln2, a.Ln2Mean, a.Ln2Rstd, a.Residual2, w.Ln2W, w.Ln2B, rows, C);
+        _ops.MatmulForward(a.FcH, a.Ln2, w.FcW, w.FcB, rows, C, 4 * C);
+        _ops.GeluForward(a.FcGelu, a.FcH, rows * 4 * C);
+        _ops.MatmulForward(a.FcProj, a.FcGelu, w.FcProjW, w.FcProjB, rows, 4 * C, C);
+        _ops.Add(a.Residual3, a.Residual2, a.FcProj, rows * C);
+        return a.Residual3;
+    }
+
+    /// <summary>Final layernorm and the tied LM head: logits (rows, V).</summary>
+    private void Head(Activations acts, BufferView<float> residual, int rows)
+    {
+        int C = Config.Channels;
+        _ops.LayerNormForward(acts.LnF, acts.LnFMean, acts.LnFRstd, residual, W.LnFW, W.LnFB, rows, C);
+        _ops.MatmulForward(acts.Logits, acts.LnF, W.Wte, default, rows, C, Config.VocabSize);
     }
 
     /// <summary>
@@ -158,28 +180,13 @@ public sealed class Gpt : IDisposable
     public void DecodeStep(Activations acts, KvCache kvCache, BufferView<int> tokens, BufferView<int> positions)
     {
         if (acts.Sequence != 1) throw new ArgumentException("decode step needs an activation pool with T = 1");
-        int B = acts.Batch, C = Config.Channels, NH = Config.Heads, V = Config.VocabSize;
+        int B = acts.Batch;
         if (kvCache.Batch < B) throw new ArgumentException($"decode step: KV cache holds {kvCache.Batch} sequences, batch is {B}");
-        _ops.EncoderDecodeForward(acts.Encoded, tokens, positions, W.Wte, W.Wpe, B, C);
+        if (positions.Length < B) throw new ArgumentException($"decode step: {positions.Length} positions for a batch of {B}");
+        _ops.EncoderDecodeForward(acts.Encoded, tokens, positions, W.Wte, W.Wpe, B, Config.Channels);
         var residual = acts.Encoded;
-        for (int l = 0; l < Config.Layers; l++)
-        {
-            var w = W.Layers[l];
-            var a = acts.Layers[l];
-            _ops.LayerNormForward(a.Ln1, a.Ln1Mean, a.Ln1Rstd, residual, w.Ln1W, w.Ln1B, B, C);
-            _ops.MatmulForward(a.Qkv, a.Ln1, w.QkvW, w.QkvB, B, C, 3 * C);
-            _ops.AttentionDecode(a.AttnOut, kvCache.Layer(l), a.Qkv, positions, B, C, NH, kvCache.MaxSequence);
-            _ops.MatmulForward(a.AttnProj, a.AttnOut, w.AttnProjW, w.AttnProjB, B, C, C);
-            _ops.Add(a.Residual2, residual, a.AttnProj, B * C);
-            _ops.LayerNormForward(a.Ln2, a.Ln2Mean, a.Ln2Rstd, a.Residual2, w.Ln2W, w.Ln2B, B, C);
-            _ops.MatmulForward(a.FcH, a.Ln2, w.FcW, w.FcB, B, C, 4 * C);
-            _ops.GeluForward(a.FcGelu, a.FcH, B * 4 * C);
-            _ops.MatmulForward(a.FcProj, a.FcGelu, w.FcProjW, w.FcProjB, B, 4 * C, C);
-            _ops.Add(a.Residual3, a.Residual2, a.FcProj, B * C);
-            residual = a.Residual3;
-        }
-        _ops.LayerNormForward(acts.LnF, acts.LnFMean, acts.LnFRstd, residual, W.LnFW, W.LnFB, B, C);
-        _ops.MatmulForward(acts.Logits, acts.LnF, W.Wte, default, B, C, V);
+        for (int l = 0; l < Config.Layers; l++) residual = Block(l, acts, residual, kvCache, positions);
+        Head(acts, residual, B);
     }
 
     public void Dispose()
