@@ -133,7 +133,7 @@ public sealed class GtaTrainer : IDisposable
             rl = _pool.Get(P * G, Math.Max(1, longest - 1));
             bool maskGuess = s.Method == TrainingMethod.Gta && !s.GuessByRl;
             var guessSpans = completions.Select(c => maskGuess ? _format.GuessSpan(c) : (0, 0)).ToArray();
-            rl.Pack(prompts, completions, (r, j) => j < guessSpans[r].Item1 || j >= guessSpans[r].Item2, _format.EndOfText);
+            rl.Pack(prompts, completions, (r, j) => CountsForRl(j, guessSpans[r]), _format.EndOfText);
             Upload(rl);
             _policy.Forward(rl.Acts, rl.Inputs.View);
             rl.Loss.ComputeLogProbs(rl.Acts, rl.LogProbsOld);
@@ -205,6 +205,9 @@ public sealed class GtaTrainer : IDisposable
         return new GtaStepMetrics(StepsDone, formatMean, accuracyMean, rewardStd, zeroSpread, kl, clipFraction, sftLoss, rlLoss,
             cos, dropped, norm, lr, tokens / seconds, completionLength, seconds);
     }
+
+    /// <summary>The RL mask: completion token j takes part unless it lies in the guess span [Start, End).</summary>
+    public static bool CountsForRl(int j, (int Start, int End) guessSpan) => j < guessSpan.Start || j >= guessSpan.End;
 
     private void Upload(BatchWorkspace w)
     {
