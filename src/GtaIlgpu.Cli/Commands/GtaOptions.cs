@@ -16,6 +16,7 @@ public sealed class GtaOptions
     public readonly Option<string?> Task = new("--task") { Description = "task description used in the prompt (default: from the dataset)" };
     public readonly Option<int> Steps = new("--steps") { Description = "training steps (each: one rollout batch and μ updates)", DefaultValueFactory = _ => D.Steps };
     public readonly Option<int> Prompts = new("--prompts") { Description = "prompts per step (P)", DefaultValueFactory = _ => D.PromptsPerStep };
+    public readonly Option<int> SftPrompts = new("--sft-prompts") { Description = "teacher-forced prompts in the SFT batch (0: the rollout prompts only)", DefaultValueFactory = _ => D.SftPrompts };
     public readonly Option<int> Generations = new("--generations") { Description = "completions per prompt (G, the group size)", DefaultValueFactory = _ => D.Generations };
     public readonly Option<float> Temperature = new("--temperature") { Description = "rollout sampling temperature", DefaultValueFactory = _ => D.Temperature };
     public readonly Option<int> MaxCompletion = new("--max-completion") { Description = "maximum completion tokens", DefaultValueFactory = _ => D.MaxCompletionTokens };
@@ -42,7 +43,7 @@ public sealed class GtaOptions
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Data, Task, Steps, Prompts, Generations, Temperature, MaxCompletion, Mu, Beta, ClipEpsilon,
+        foreach (var option in new Option[] { Data, Task, Steps, Prompts, SftPrompts, Generations, Temperature, MaxCompletion, Mu, Beta, ClipEpsilon,
                      Aggregation, NoStdScaling, Constraint, Lambda1, Lambda2, GuessByRl, LearningRate, EvalEvery, EvalExamples,
                      BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, Device, Seed })
             command.Options.Add(option);
@@ -50,7 +51,7 @@ public sealed class GtaOptions
 
     public GtaSettings Settings(ParseResult p, TrainingMethod method) => new()
     {
-        Method = method, Steps = p.GetValue(Steps), PromptsPerStep = p.GetValue(Prompts), Generations = p.GetValue(Generations),
+        Method = method, Steps = p.GetValue(Steps), PromptsPerStep = p.GetValue(Prompts), SftPrompts = p.GetValue(SftPrompts), Generations = p.GetValue(Generations),
         Temperature = p.GetValue(Temperature), MaxCompletionTokens = p.GetValue(MaxCompletion), Mu = p.GetValue(Mu),
         Beta = p.GetValue(Beta), ClipEpsilonLow = p.GetValue(ClipEpsilon), ClipEpsilonHigh = p.GetValue(ClipEpsilon),
         Aggregation = p.GetValue(Aggregation), ScaleRewardsByStd = !p.GetValue(NoStdScaling), Constraint = p.GetValue(Constraint),

@@ -15,6 +15,12 @@ public sealed record GtaSettings
     public int Steps { get; init; } = 60;
     /// <summary>Prompts per step (P); each gets G completions for RL and one teacher-forced guess for SFT.</summary>
     public int PromptsPerStep { get; init; } = 8;
+    /// <summary>
+    /// Teacher-forced prompts in the SFT batch (0: the P rollout prompts). A larger value adds further
+    /// training examples to the SFT loss only: cheap next to rollouts, and the cross-entropy on the guess
+    /// needs many examples per update before a small model's guess starts to depend on the text.
+    /// </summary>
+    public int SftPrompts { get; init; }
     /// <summary>Completions per prompt (G, the group size).</summary>
     public int Generations { get; init; } = 16;
     public float Temperature { get; init; } = 1.0f;
@@ -60,6 +66,7 @@ public sealed record GtaSettings
         Positive("max completion tokens", MaxCompletionTokens);
         Positive("mu", Mu);
         Positive("learning rate", LearningRate);
+        if (SftPrompts < 0) throw new ArgumentException($"sft prompts must be ≥ 0, got {SftPrompts}");
         if (Beta < 0) throw new ArgumentException($"beta must be ≥ 0, got {Beta}");
         if (ClipEpsilonLow is < 0 or >= 1 || ClipEpsilonHigh < 0) throw new ArgumentException("clip epsilons must be in [0, 1)");
         if (Method != TrainingMethod.Sft && Generations < 2) throw new ArgumentException("group-relative advantages need at least 2 generations per prompt");

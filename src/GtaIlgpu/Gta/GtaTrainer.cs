@@ -148,16 +148,20 @@ public sealed class GtaTrainer : IDisposable
         BatchWorkspace? sft = null;
         if (s.Method == TrainingMethod.Sft || (s.Method == TrainingMethod.Gta && !s.GuessByRl))
         {
-            var prompts = new int[P][];
-            var targets = new int[P][];
-            for (int i = 0; i < P; i++)
+            // The rollout prompts first, then (with SftPrompts > P) further examples for the SFT loss only.
+            int rows = Math.Max(P, s.SftPrompts);
+            var sftExamples = new int[rows];
+            for (int i = 0; i < rows; i++) sftExamples[i] = i < P ? examples[i] : NextExample();
+            var prompts = new int[rows][];
+            var targets = new int[rows][];
+            for (int i = 0; i < rows; i++)
             {
-                prompts[i] = PromptIds(examples[i]);
-                string gold = _train[examples[i]].Label;
+                prompts[i] = PromptIds(sftExamples[i]);
+                string gold = _train[sftExamples[i]].Label;
                 targets[i] = s.Method == TrainingMethod.Sft ? _format.Completion(CompletionTemplate.Answer, gold, "") : _format.Guess(gold);
             }
             int longest = prompts.Zip(targets, (p, t) => p.Length + t.Length).Max();
-            sft = _pool.Get(P, Math.Max(1, longest - 1));
+            sft = _pool.Get(rows, Math.Max(1, longest - 1));
             sft.Pack(prompts, targets, (_, _) => true, _format.EndOfText);
             Upload(sft);
         }
