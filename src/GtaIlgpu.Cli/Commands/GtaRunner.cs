@@ -123,6 +123,7 @@ public static class GtaRunner
                         if (m.Step % settings.EvalEvery == 0 || m.Step == settings.Steps)
                         {
                             Validate(m.Step);
+                            Flush(); // a run stopped from outside keeps its metrics up to the last validation
                             var v = validation[^1].Item2;
                             AnsiConsole.MarkupLineInterpolated(
                                 $"{settings.Method.ToString().ToLowerInvariant(),-4} step {m.Step,4}: format reward {m.FormatReward:F2}, accuracy reward {m.AccuracyReward:F2}; validation accuracy {v.Accuracy:P1}, format-valid {v.FormatValidRate:P1}");
