@@ -202,12 +202,7 @@ public sealed class MatmulLauncher
     /// <summary>output (N,OC) = input (N,C) · weight (OC,C)ᵀ + bias (OC, optional).</summary>
     public void Forward(ArrayView<float> output, ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias, int N, int C, int OC)
     {
-        const string op = "MatmulForward";
-        OpShapes.Matmul(op, N, C, OC);
-        OpShapes.AtLeast(op, "output", output.Length, (long)N * OC);
-        OpShapes.AtLeast(op, "input", input.Length, (long)N * C);
-        OpShapes.AtLeast(op, "weight", weight.Length, (long)OC * C);
-        OpShapes.Optional(op, "bias", bias.Length, OC);
+        OpShapes.MatmulForward(N, C, OC, output.Length, input.Length, weight.Length, bias.Length);
 
         // C[n,o] = Σ_c input[n,c]·weight[o,c]: A = input (k contiguous), B[k=c, n=o] = weight[o·C + c].
         Launch(output, input, weight, bias, new GemmShape
@@ -222,14 +217,7 @@ public sealed class MatmulLauncher
     /// <summary>dinput += doutput·weight (skipped when empty); dweight += doutputᵀ·input; dbias += Σ_n doutput[n,:] (skipped when empty).</summary>
     public void Backward(ArrayView<float> dinput, ArrayView<float> dweight, ArrayView<float> dbias, ArrayView<float> doutput, ArrayView<float> input, ArrayView<float> weight, int N, int C, int OC)
     {
-        const string op = "MatmulBackward";
-        OpShapes.Matmul(op, N, C, OC);
-        OpShapes.Optional(op, "dinput", dinput.Length, (long)N * C);
-        OpShapes.AtLeast(op, "dweight", dweight.Length, (long)OC * C);
-        OpShapes.Optional(op, "dbias", dbias.Length, OC);
-        OpShapes.AtLeast(op, "doutput", doutput.Length, (long)N * OC);
-        OpShapes.AtLeast(op, "input", input.Length, (long)N * C);
-        OpShapes.AtLeast(op, "weight", weight.Length, (long)OC * C);
+        OpShapes.MatmulBackward(N, C, OC, dinput.Length, dweight.Length, dbias.Length, doutput.Length, input.Length, weight.Length);
 
         if (dinput.Length > 0)
         {

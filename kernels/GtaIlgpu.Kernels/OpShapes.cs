@@ -37,7 +37,31 @@ public static class OpShapes
         if (C % NH != 0) throw new ArgumentException($"{op}: channels C={C} are not divisible by heads NH={NH}");
     }
 
-    public static void Matmul(string op, int N, int C, int OC)
+    /// <summary>output (N,OC) = input (N,C) · weight (OC,C)ᵀ + bias (OC, optional): one check for every implementation.</summary>
+    public static void MatmulForward(int N, int C, int OC, long output, long input, long weight, long bias)
+    {
+        const string op = "matmul_forward";
+        MatmulDims(op, N, C, OC);
+        AtLeast(op, "output", output, (long)N * OC);
+        AtLeast(op, "input", input, (long)N * C);
+        AtLeast(op, "weight", weight, (long)OC * C);
+        Optional(op, "bias", bias, OC);
+    }
+
+    /// <summary>dinput (N,C, optional), dweight (OC,C), dbias (OC, optional) from doutput (N,OC), input, weight.</summary>
+    public static void MatmulBackward(int N, int C, int OC, long dinput, long dweight, long dbias, long doutput, long input, long weight)
+    {
+        const string op = "matmul_backward";
+        MatmulDims(op, N, C, OC);
+        Optional(op, "dinput", dinput, (long)N * C);
+        AtLeast(op, "dweight", dweight, (long)OC * C);
+        Optional(op, "dbias", dbias, OC);
+        AtLeast(op, "doutput", doutput, (long)N * OC);
+        AtLeast(op, "input", input, (long)N * C);
+        AtLeast(op, "weight", weight, (long)OC * C);
+    }
+
+    private static void MatmulDims(string op, int N, int C, int OC)
     {
         Positive(op, "N", N);
         Positive(op, "C", C);

@@ -55,12 +55,7 @@ public static unsafe class CpuMatmul
 
     internal static void Forward(Span<float> output, ReadOnlySpan<float> input, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, int N, int C, int OC, bool simd)
     {
-        const string op = "matmul_forward";
-        OpShapes.Matmul(op, N, C, OC);
-        OpShapes.AtLeast(op, "output", output.Length, (long)N * OC);
-        OpShapes.AtLeast(op, "input", input.Length, (long)N * C);
-        OpShapes.AtLeast(op, "weight", weight.Length, (long)OC * C);
-        OpShapes.Optional(op, "bias", bias.Length, OC);
+        OpShapes.MatmulForward(N, C, OC, output.Length, input.Length, weight.Length, bias.Length);
 
         fixed (float* o = output, x = input, w = weight, b = bias)
         {
@@ -79,14 +74,7 @@ public static unsafe class CpuMatmul
 
     internal static void Backward(Span<float> dinput, Span<float> dweight, Span<float> dbias, ReadOnlySpan<float> doutput, ReadOnlySpan<float> input, ReadOnlySpan<float> weight, int N, int C, int OC, bool simd)
     {
-        const string op = "matmul_backward";
-        OpShapes.Matmul(op, N, C, OC);
-        OpShapes.Optional(op, "dinput", dinput.Length, (long)N * C);
-        OpShapes.AtLeast(op, "dweight", dweight.Length, (long)OC * C);
-        OpShapes.Optional(op, "dbias", dbias.Length, OC);
-        OpShapes.AtLeast(op, "doutput", doutput.Length, (long)N * OC);
-        OpShapes.AtLeast(op, "input", input.Length, (long)N * C);
-        OpShapes.AtLeast(op, "weight", weight.Length, (long)OC * C);
+        OpShapes.MatmulBackward(N, C, OC, dinput.Length, dweight.Length, dbias.Length, doutput.Length, input.Length, weight.Length);
 
         fixed (float* dx = dinput, dw = dweight, db = dbias, dy = doutput, x = input, w = weight)
         {

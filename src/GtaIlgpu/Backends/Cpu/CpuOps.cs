@@ -259,27 +259,14 @@ public sealed partial class CpuOps : IOps
 
     // ---- matmul ---------------------------------------------------------------------------------
 
+    // CpuMatmul validates the shapes (OpShapes.MatmulForward/Backward) before any work.
     public void MatmulForward(BufferView<float> output, BufferView<float> input, BufferView<float> weight, BufferView<float> bias, int N, int C, int OC)
     {
-        const string op = "matmul_forward";
-        OpShapes.Matmul(op, N, C, OC);
-        OpShapes.AtLeast(op, "output", output.Length, (long)N * OC);
-        OpShapes.AtLeast(op, "input", input.Length, (long)N * C);
-        OpShapes.AtLeast(op, "weight", weight.Length, (long)OC * C);
-        OpShapes.Optional(op, "bias", bias.Length, OC);
         CpuMatmul.Forward(output, input, weight, bias, N, C, OC);
     }
 
     public void MatmulBackward(BufferView<float> dinput, BufferView<float> dweight, BufferView<float> dbias, BufferView<float> doutput, BufferView<float> input, BufferView<float> weight, int N, int C, int OC)
     {
-        const string op = "matmul_backward";
-        OpShapes.Matmul(op, N, C, OC);
-        OpShapes.Optional(op, "dinput", dinput.Length, (long)N * C);
-        OpShapes.AtLeast(op, "dweight", dweight.Length, (long)OC * C);
-        OpShapes.Optional(op, "dbias", dbias.Length, OC);
-        OpShapes.AtLeast(op, "doutput", doutput.Length, (long)N * OC);
-        OpShapes.AtLeast(op, "input", input.Length, (long)N * C);
-        OpShapes.AtLeast(op, "weight", weight.Length, (long)OC * C);
         CpuMatmul.Backward(dinput, dweight, dbias, doutput, input, weight, N, C, OC);
     }
 
