@@ -47,10 +47,9 @@ public sealed class LayerNormKernelTests(IlgpuFixture fixture)
     }
 
     /// <summary>GPT-2 widths on a real GPU; returns at once on the emulator.</summary>
-    [Fact]
+    [GpuFact]
     public void Gpt2Width_OnGpuOnly()
     {
-        if (!fixture.IsGpu) return;
         Forward_MatchesReference(67, 768);
         Backward_AccumulatesIntoPrefilledGradients(130, 768);
     }

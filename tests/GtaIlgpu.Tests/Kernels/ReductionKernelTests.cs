@@ -28,10 +28,9 @@ public sealed class ReductionKernelTests(IlgpuFixture fixture)
     }
 
     /// <summary>A million elements on a real GPU (many groups, both passes); returns at once on the emulator.</summary>
-    [Fact]
+    [GpuFact]
     public void MillionElements_OnGpuOnly()
     {
-        if (!fixture.IsGpu) return;
         SumOfSquaresAndDot_MatchReference(1 << 20);
     }
 

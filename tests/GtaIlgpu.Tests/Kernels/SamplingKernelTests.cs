@@ -91,10 +91,9 @@ public sealed class SamplingKernelTests(IlgpuFixture fixture)
     /// GPT-2's vocabulary on a real GPU with the usual rollout filters (top-k 50, top-p 0.9): the scan
     /// crosses many chunks and the bisections run their full length. Returns at once on the emulator.
     /// </summary>
-    [Fact]
+    [GpuFact]
     public void Gpt2Vocabulary_OnGpuOnly()
     {
-        if (!fixture.IsGpu) return;
         const int rows = 16, vocabulary = 50257;
         var logits = Uniform(92, rows * vocabulary, -6f, 6f);
         var uniforms = Enumerable.Range(0, rows).Select(i => (i + 0.5f) / rows).ToArray();

@@ -53,10 +53,9 @@ public sealed class TokenLogLikelihoodKernelTests(IlgpuFixture fixture)
     }
 
     /// <summary>GPT-2's vocabulary on a real GPU (full 256-thread groups, 32-lane warps); returns at once on the emulator.</summary>
-    [Fact]
+    [GpuFact]
     public void Gpt2Vocabulary_OnGpuOnly()
     {
-        if (!fixture.IsGpu) return;
         const int N = 16, V = 50257;
         var targets = Enumerable.Range(0, N).Select(n => n == 3 ? -1 : (n * 7919) % V).ToArray();
         float[][] inputs = [new float[N], Uniform(65, N * V, -10f, 10f), Uniform(66, N)];
