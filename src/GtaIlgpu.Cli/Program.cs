@@ -4,6 +4,7 @@ using GtaIlgpu.Cli.Commands;
 var root = new RootCommand("gta — GTA (Guess–Think–Answer) fine-tuning on hand-written ILGPU kernels");
 root.Subcommands.Add(PretrainCommand.Build());
 root.Subcommands.Add(DataCommand.Build());
+root.Subcommands.Add(BaseCommand.Build());
 root.Subcommands.Add(TrainCommand.Build());
 root.Subcommands.Add(CompareCommand.Build());
 root.Subcommands.Add(EvalCommand.Build());

@@ -36,13 +36,11 @@ public static class CompareCommand
     private static int Run(GtaOptions options, ParseResult p, string outDir, bool overwrite)
     {
         TrainCommand.RefuseExisting(outDir, overwrite);
-        var baseSettings = options.Base(p);
         foreach (var m in Methods) options.Settings(p, m).Validate();
         var data = DatasetLoader.LoadSplits(p.GetValue(options.Data));
-        string task = GtaOptions.TaskName(p.GetValue(options.Task), data.Name);
         AnsiConsole.MarkupLineInterpolated($"[grey]data:[/] {data.Name}: {data.Train.Count} train, {data.Validation.Count} validation, {data.Test.Count} test");
         using var backend = CommonOptions.OpenBackend(p.GetValue(options.Device)!);
-        var (baseModel, format) = GtaRunner.BuildBase(backend, data, baseSettings, task);
+        var (baseModel, format, baseInfo) = GtaRunner.ObtainBase(backend, data, options, p);
         var results = new List<RunResult>();
         using (baseModel)
         {
@@ -53,7 +51,7 @@ public static class CompareCommand
                 using var model = new Gpt(backend, baseModel.Config);
                 backend.Upload(model.Parameters.View, baseParameters);
                 results.Add(GtaRunner.Train(model, format, data, options.Settings(p, method), Path.Combine(outDir, method.ToString().ToLowerInvariant()),
-                    new Dictionary<string, object?> { ["data"] = data.Name, ["task"] = task, ["labels"] = format.Labels, ["device"] = backend.Name, ["base"] = baseSettings }));
+                    new Dictionary<string, object?> { ["data"] = data.Name, ["task"] = format.TaskName, ["labels"] = format.Labels, ["device"] = backend.Name, ["base"] = baseInfo }));
             }
         }
 

@@ -38,6 +38,7 @@ public sealed class GtaOptions
     public readonly Option<int> BaseSequence = new("--base-sequence") { Description = "base model: maximum sequence", DefaultValueFactory = _ => DB.MaxSequence };
     public readonly Option<int> PretrainSteps = new("--base-pretrain-steps") { Description = "base model: language-model steps on the training texts", DefaultValueFactory = _ => DB.PretrainSteps };
     public readonly Option<int> PrimeSteps = new("--base-prime-steps") { Description = "base model: format-priming steps (random labels)", DefaultValueFactory = _ => DB.PrimeSteps };
+    public readonly Option<DirectoryInfo?> Model = new("--model") { Description = "start from a base saved by `gta base` instead of building one" };
     public readonly Option<string> Device = CommonOptions.Device();
     public readonly Option<ulong> Seed = CommonOptions.Seed(D.Seed);
 
@@ -45,7 +46,14 @@ public sealed class GtaOptions
     {
         foreach (var option in new Option[] { Data, Task, Steps, Prompts, SftPrompts, Generations, Temperature, MaxCompletion, Mu, Beta, ClipEpsilon,
                      Aggregation, NoStdScaling, Constraint, Lambda1, Lambda2, GuessByRl, LearningRate, EvalEvery, EvalExamples,
-                     BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, Device, Seed })
+                     Model, BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, Device, Seed })
+            command.Options.Add(option);
+    }
+
+    /// <summary>Only what building a base needs (for `gta base`).</summary>
+    public void AddBaseTo(Command command)
+    {
+        foreach (var option in new Option[] { Data, Task, BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, Device, Seed })
             command.Options.Add(option);
     }
 

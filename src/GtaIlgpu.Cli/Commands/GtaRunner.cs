@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -33,6 +34,21 @@ public static class GtaRunner
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
     };
+
+    /// <summary>The base every method starts from: loaded from --model when given, else built for the dataset.</summary>
+    public static (Gpt Model, PromptFormat Format, object BaseInfo) ObtainBase(IBackend backend, DatasetSplits data, GtaOptions options, ParseResult p)
+    {
+        if (p.GetValue(options.Model) is { } folder)
+        {
+            var (model, format) = BaseCheckpoint.Load(folder.FullName, backend, data.Labels);
+            AnsiConsole.MarkupLineInterpolated(
+                $"[grey]base:[/] {folder.FullName}: {model.Config.Layers} layers, {model.Config.Channels} channels, vocabulary {model.Config.VocabSize}, {model.Layout.ParameterCount / 1e6:F2}M parameters");
+            return (model, format, folder.FullName);
+        }
+        var settings = options.Base(p);
+        var built = BuildBase(backend, data, settings, GtaOptions.TaskName(p.GetValue(options.Task), data.Name));
+        return (built.Model, built.Format, settings);
+    }
 
     public static (Gpt Model, PromptFormat Format) BuildBase(IBackend backend, DatasetSplits data, BaseSettings settings, string task)
     {

@@ -38,18 +38,16 @@ public static class TrainCommand
         RefuseExisting(runDir, overwrite);
         var settings = options.Settings(p, method);
         settings.Validate();
-        var baseSettings = options.Base(p);
         var data = DatasetLoader.LoadSplits(p.GetValue(options.Data));
-        string task = GtaOptions.TaskName(p.GetValue(options.Task), data.Name);
         AnsiConsole.MarkupLineInterpolated($"[grey]data:[/] {data.Name}: {data.Train.Count} train, {data.Validation.Count} validation, {data.Test.Count} test; labels {string.Join(", ", data.Labels)}");
         using var backend = CommonOptions.OpenBackend(p.GetValue(options.Device)!);
-        var (model, format) = GtaRunner.BuildBase(backend, data, baseSettings, task);
+        var (model, format, baseInfo) = GtaRunner.ObtainBase(backend, data, options, p);
         using (model)
         {
             var baseTest = GtaRunner.Evaluate(model, format, data.Test, settings.Template, settings.MaxCompletionTokens, "base model on test");
             var result = GtaRunner.Train(model, format, data, settings, runDir, new Dictionary<string, object?>
             {
-                ["data"] = data.Name, ["task"] = task, ["labels"] = format.Labels, ["device"] = backend.Name, ["base"] = baseSettings,
+                ["data"] = data.Name, ["task"] = format.TaskName, ["labels"] = format.Labels, ["device"] = backend.Name, ["base"] = baseInfo,
             });
             var table = new Table().AddColumns("test split", "base", method.ToString().ToLowerInvariant());
             void Row(string name, double? a, double? b) => table.AddRow(name, a is double x ? $"{x:P1}" : "–", b is double y ? $"{y:P1}" : "–");

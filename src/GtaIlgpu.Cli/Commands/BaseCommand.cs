@@ -1,0 +1,59 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using GtaIlgpu.Data;
+using GtaIlgpu.Gta;
+using GtaIlgpu.Rewards;
+using Spectre.Console;
+
+namespace GtaIlgpu.Cli.Commands;
+
+/// <summary>
+/// `gta base`: build the shared base model for a dataset (language modelling on the training texts, then
+/// format priming with random labels) and save it, so that several methods, seeds and ablations can
+/// start from the same checkpoint with `gta train --model DIR`.
+/// </summary>
+public static class BaseCommand
+{
+    public static Command Build()
+    {
+        var options = new GtaOptions();
+        var output = new Option<DirectoryInfo>("--out") { Description = "base folder", DefaultValueFactory = _ => new DirectoryInfo(Path.Combine("runs", "base")) };
+        var overwrite = new Option<bool>("--overwrite") { Description = "replace a base already in --out" };
+        var command = new Command("base", "build the base model for a dataset (it follows the formats but knows nothing of the task) and save it");
+        options.AddBaseTo(command);
+        command.Options.Add(output);
+        command.Options.Add(overwrite);
+        command.SetAction(p => Run(options, p, p.GetValue(output)!.FullName, p.GetValue(overwrite)));
+        return command;
+    }
+
+    private static int Run(GtaOptions options, ParseResult p, string folder, bool overwrite)
+    {
+        TrainCommand.RefuseExisting(folder, overwrite);
+        var settings = options.Base(p);
+        var data = DatasetLoader.LoadSplits(p.GetValue(options.Data));
+        string task = GtaOptions.TaskName(p.GetValue(options.Task), data.Name);
+        AnsiConsole.MarkupLineInterpolated($"[grey]data:[/] {data.Name}: {data.Train.Count} train; labels {string.Join(", ", data.Labels)}");
+        using var backend = CommonOptions.OpenBackend(p.GetValue(options.Device)!);
+        var (model, format) = GtaRunner.BuildBase(backend, data, settings, task);
+        using (model)
+        {
+            var validation = data.Validation.Take(200).ToList();
+            var table = new Table().AddColumns("template (validation, greedy)", "accuracy", "format-valid");
+            foreach (var template in new[] { CompletionTemplate.GuessThinkAnswer, CompletionTemplate.ThinkAnswer, CompletionTemplate.Answer })
+            {
+                var m = GtaRunner.Evaluate(model, format, validation, template, new GtaSettings().MaxCompletionTokens, $"base, {template}");
+                table.AddRow(template.ToString(), $"{m.Accuracy:P1}", $"{m.FormatValidRate:P1}");
+            }
+            BaseCheckpoint.Save(folder, model, format, new JsonObject
+            {
+                ["data"] = data.Name,
+                ["settings"] = JsonSerializer.SerializeToNode(settings, GtaRunner.Json),
+            });
+            AnsiConsole.Write(table);
+            AnsiConsole.MarkupLineInterpolated($"[grey]base folder:[/] {folder}");
+        }
+        return 0;
+    }
+}

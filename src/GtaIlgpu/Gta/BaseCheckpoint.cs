@@ -1,0 +1,58 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using GtaIlgpu.Backends;
+using GtaIlgpu.Checkpoints;
+using GtaIlgpu.Common;
+using GtaIlgpu.Model;
+using GtaIlgpu.Text;
+
+namespace GtaIlgpu.Gta;
+
+/// <summary>
+/// A base model saved for later stages: the model folder (Hugging Face layout, compact vocabulary) plus
+/// `gta_base.json` with the prompt's task line and the label set in the order the prompts list them, so
+/// that every method trained from it later sees exactly the prompts the base was primed on.
+/// </summary>
+public static class BaseCheckpoint
+{
+    public const string InfoFile = "gta_base.json";
+
+    public static void Save(string folder, Gpt model, PromptFormat format, JsonObject? extra = null)
+    {
+        ModelCheckpoint.Save(folder, model, format.Vocabulary,
+            new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "gta base" });
+        var info = new JsonObject
+        {
+            ["task"] = format.TaskName,
+            ["labels"] = new JsonArray(format.Labels.Select(l => (JsonNode?)JsonValue.Create(l)).ToArray()),
+        };
+        if (extra is not null)
+            foreach (var (key, value) in extra) info[key] = value?.DeepClone();
+        AtomicFile.WriteText(Path.Combine(folder, InfoFile), info.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    public static bool IsBase(string folder) => File.Exists(Path.Combine(folder, InfoFile));
+
+    /// <summary>Loads a saved base and checks that its label set is the dataset's (any order).</summary>
+    public static (Gpt Model, PromptFormat Format) Load(string folder, IBackend backend, IReadOnlyList<string> datasetLabels)
+    {
+        string infoPath = Path.Combine(folder, InfoFile);
+        if (!File.Exists(infoPath)) throw new FileNotFoundException($"{folder} is not a base folder of gta base (no {InfoFile})", infoPath);
+        JsonNode info;
+        try { info = JsonNode.Parse(File.ReadAllText(infoPath)) ?? throw new InvalidDataException($"{infoPath}: empty"); }
+        catch (JsonException e) { throw new InvalidDataException($"{infoPath}: not valid JSON ({e.Message})"); }
+        string task = info["task"]?.GetValue<string>() ?? throw new InvalidDataException($"{infoPath}: no \"task\"");
+        var labels = info["labels"]?.AsArray().Select(l => l?.GetValue<string>() ?? throw new InvalidDataException($"{infoPath}: a null label")).ToList()
+            ?? throw new InvalidDataException($"{infoPath}: no \"labels\"");
+        var missing = datasetLabels.Except(labels, StringComparer.Ordinal).ToList();
+        if (missing.Count > 0)
+            throw new InvalidDataException($"{folder}: the base was primed on the labels {string.Join(", ", labels)}, but the dataset also has {string.Join(", ", missing)}");
+        var loaded = ModelCheckpoint.Load(folder, backend);
+        if (loaded.Tokenizer is not CompactVocabulary vocabulary)
+        {
+            loaded.Dispose();
+            throw new InvalidDataException($"{folder}: a base folder carries its compact vocabulary ({ModelCheckpoint.VocabularyFile})");
+        }
+        return (loaded.Model, new PromptFormat(vocabulary, task, labels));
+    }
+}
