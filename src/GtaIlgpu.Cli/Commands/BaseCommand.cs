@@ -40,10 +40,12 @@ public static class BaseCommand
         using (model)
         {
             var validation = data.Validation.Take(200).ToList();
+            // A quarter of the window leaves the prompt room even in tiny test models.
+            int maxCompletion = Math.Min(new GtaSettings().MaxCompletionTokens, model.Config.MaxSequence / 4);
             var table = new Table().AddColumns("template (validation, greedy)", "accuracy", "format-valid");
             foreach (var template in new[] { CompletionTemplate.GuessThinkAnswer, CompletionTemplate.ThinkAnswer, CompletionTemplate.Answer })
             {
-                var m = GtaRunner.Evaluate(model, format, validation, template, new GtaSettings().MaxCompletionTokens, $"base, {template}");
+                var m = GtaRunner.Evaluate(model, format, validation, template, maxCompletion, $"base, {template}");
                 table.AddRow(template.ToString(), $"{m.Accuracy:P1}", $"{m.FormatValidRate:P1}");
             }
             BaseCheckpoint.Save(folder, model, format, new JsonObject

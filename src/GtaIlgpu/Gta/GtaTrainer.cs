@@ -29,7 +29,9 @@ public sealed class GtaTrainer : IDisposable
     private readonly AdamWOptimizer _optimizer;
     private readonly LearningRateSchedule _schedule;
     private readonly Generator? _generator;
-    private readonly WorkspacePool _pool;
+    // Two pools: the RL and SFT batches of one step can have the same shape, and must not share a workspace.
+    private readonly WorkspacePool _rlPool;
+    private readonly WorkspacePool _sftPool;
     private readonly DeviceBuffer<float>? _rlGradient;
     private readonly Rng _rng;
     private readonly int[] _order;
@@ -47,7 +49,8 @@ public sealed class GtaTrainer : IDisposable
         var backend = policy.Backend;
         _optimizer = new AdamWOptimizer(policy, new AdamWSettings(WeightDecay: settings.WeightDecay, ClipNorm: settings.ClipNorm));
         _schedule = new LearningRateSchedule(settings.LearningRate, settings.WarmupSteps, settings.Steps, FloorFraction: 1f);
-        _pool = new WorkspacePool(backend, policy.Config);
+        _rlPool = new WorkspacePool(backend, policy.Config);
+        _sftPool = new WorkspacePool(backend, policy.Config);
         _rng = new Rng(settings.Seed);
         _order = Enumerable.Range(0, train.Count).ToArray();
         Shuffle();
@@ -130,7 +133,7 @@ public sealed class GtaTrainer : IDisposable
 
             int longest = 0;
             for (int i = 0; i < P * G; i++) longest = Math.Max(longest, prompts[i].Length + completions[i].Length);
-            rl = _pool.Get(P * G, Math.Max(1, longest - 1));
+            rl = _rlPool.Get(P * G, Math.Max(1, longest - 1));
             bool maskGuess = s.Method == TrainingMethod.Gta && !s.GuessByRl;
             var guessSpans = completions.Select(c => maskGuess ? _format.GuessSpan(c) : (0, 0)).ToArray();
             rl.Pack(prompts, completions, (r, j) => CountsForRl(j, guessSpans[r]), _format.EndOfText);
@@ -161,7 +164,7 @@ public sealed class GtaTrainer : IDisposable
                 targets[i] = s.Method == TrainingMethod.Sft ? _format.Completion(CompletionTemplate.Answer, gold, "") : _format.Guess(gold);
             }
             int longest = prompts.Zip(targets, (p, t) => p.Length + t.Length).Max();
-            sft = _pool.Get(rows, Math.Max(1, longest - 1));
+            sft = _sftPool.Get(rows, Math.Max(1, longest - 1));
             sft.Pack(prompts, targets, (_, _) => true, _format.EndOfText);
             Upload(sft);
         }
@@ -224,7 +227,8 @@ public sealed class GtaTrainer : IDisposable
         _optimizer.Dispose();
         _generator?.Dispose();
         _reference?.Dispose();
-        _pool.Dispose();
+        _rlPool.Dispose();
+        _sftPool.Dispose();
         _rlGradient?.Dispose();
     }
 }
