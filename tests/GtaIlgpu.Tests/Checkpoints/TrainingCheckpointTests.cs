@@ -7,6 +7,7 @@ using GtaIlgpu.Cli.Commands;
 namespace GtaIlgpu.Tests.Checkpoints;
 
 /// <summary>Exact resume of `gta pretrain`, and checkpoints that survive a write killed midway.</summary>
+[Collection(GtaIlgpu.Tests.Fixtures.ConsoleCollection.Name)]
 public sealed class TrainingCheckpointTests : IDisposable
 {
     private readonly string _folder = Path.Combine(Path.GetTempPath(), $"gta-resume-{Guid.NewGuid():N}");

@@ -5,6 +5,7 @@ using GtaIlgpu.Tests.Gta;
 namespace GtaIlgpu.Tests.Cli;
 
 /// <summary>`gta train`, `gta eval` and `gta compare` end to end on a tiny dataset folder and a tiny model.</summary>
+[Collection(GtaIlgpu.Tests.Fixtures.ConsoleCollection.Name)]
 public class GtaCommandsTests
 {
     private static string WriteDataset(string folder)
