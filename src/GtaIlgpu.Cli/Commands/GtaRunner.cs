@@ -154,7 +154,7 @@ public static class GtaRunner
 
         var test = Evaluate(model, format, data.Test, settings.Template, settings.MaxCompletionTokens, "test evaluation");
         AtomicFile.WriteText(Path.Combine(runDir, "eval.json"), test.ToJson());
-        ModelCheckpoint.Save(Path.Combine(runDir, "checkpoint"), model, format.Vocabulary,
+        ModelCheckpoint.Save(Path.Combine(runDir, "checkpoint"), model, format.Tokenizer,
             new Dictionary<string, string> { ["format"] = "pt", ["producer"] = $"gta train --method {settings.Method.ToString().ToLowerInvariant()}" });
         return new RunResult(settings.Method, steps, validation, test);
     }
