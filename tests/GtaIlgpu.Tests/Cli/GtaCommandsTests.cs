@@ -8,7 +8,7 @@ namespace GtaIlgpu.Tests.Cli;
 [Collection(GtaIlgpu.Tests.Fixtures.ConsoleCollection.Name)]
 public class GtaCommandsTests
 {
-    private static string WriteDataset(string folder)
+    internal static string WriteDataset(string folder)
     {
         var data = GtaEndToEndTests.SyntheticSentiment(40, 6, 7);
         Directory.CreateDirectory(folder);
