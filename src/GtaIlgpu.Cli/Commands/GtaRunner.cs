@@ -12,6 +12,7 @@ using GtaIlgpu.Evaluation;
 using GtaIlgpu.Gta;
 using GtaIlgpu.Model;
 using GtaIlgpu.Rewards;
+using GtaIlgpu.Text;
 using GtaIlgpu.Training;
 using Spectre.Console;
 
@@ -45,11 +46,23 @@ public static class GtaRunner
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
     };
 
-    /// <summary>The base every method starts from: loaded from --model when given, else built for the dataset.</summary>
+    /// <summary>
+    /// The base every method starts from: with --model, a base saved by `gta base`, or a Hugging Face
+    /// GPT-2 folder primed here first; without it, a base built for the dataset.
+    /// </summary>
     public static (Gpt Model, PromptFormat Format, object BaseInfo) ObtainBase(IBackend backend, DatasetSplits data, GtaOptions options, ParseResult p)
     {
         if (p.GetValue(options.Model) is { } folder)
         {
+            if (!folder.Exists) throw new DirectoryNotFoundException($"--model: folder not found: {folder.FullName}");
+            if (PretrainedBase.IsHuggingFaceFolder(folder.FullName))
+            {
+                var baseSettings = options.Base(p);
+                var primed = BuildPretrainedBase(backend, data, folder.FullName, baseSettings, GtaOptions.TaskName(p.GetValue(options.Task), data.Name));
+                return (primed.Model, primed.Format, new Dictionary<string, object?> { ["from"] = folder.FullName, ["settings"] = baseSettings });
+            }
+            if (!BaseCheckpoint.IsBase(folder.FullName))
+                throw new InvalidDataException($"--model {folder.FullName}: neither a base of gta base ({BaseCheckpoint.InfoFile}) nor a Hugging Face GPT-2 folder ({ModelCheckpoint.ConfigFile}, {ModelCheckpoint.ModelFile}, {Gpt2BpeTokenizer.VocabFile}, {Gpt2BpeTokenizer.MergesFile})");
             var (model, format) = BaseCheckpoint.Load(folder.FullName, backend, data.Labels);
             AnsiConsole.MarkupLineInterpolated(
                 $"[grey]base:[/] {folder.FullName}: {model.Config.Layers} layers, {model.Config.Channels} channels, vocabulary {model.Config.VocabSize}, {model.Layout.ParameterCount / 1e6:F2}M parameters");
@@ -82,6 +95,27 @@ public static class GtaRunner
         var (model, format) = result ?? throw new InvalidOperationException("the base model was not built");
         AnsiConsole.MarkupLineInterpolated(
             $"[grey]base:[/] {model.Config.Layers} layers, {model.Config.Channels} channels, {model.Config.Heads} heads, vocabulary {model.Config.VocabSize}, {model.Layout.ParameterCount / 1e6:F2}M parameters");
+        return (model, format);
+    }
+
+    /// <summary>A base from a Hugging Face GPT-2 folder: the tags added as tokens, then format priming (no language-model pretraining).</summary>
+    public static (Gpt Model, PromptFormat Format) BuildPretrainedBase(IBackend backend, DatasetSplits data, string folder, BaseSettings settings, string task)
+    {
+        (Gpt, PromptFormat)? result = null;
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var bar = ctx.AddTask("base model: format priming", maxValue: Math.Max(1, settings.PrimeSteps));
+                result = PretrainedBase.Build(folder, backend, data, settings, task, (message, step, _) =>
+                {
+                    bar.Description = message;
+                    bar.Value = step;
+                });
+            });
+        var (model, format) = result ?? throw new InvalidOperationException("the base model was not built");
+        AnsiConsole.MarkupLineInterpolated(
+            $"[grey]base:[/] {folder}: {model.Config.Layers} layers, {model.Config.Channels} channels, {model.Config.Heads} heads, window {model.Config.MaxSequence}, vocabulary {model.Config.VocabSize} (the tags added), {model.Layout.ParameterCount / 1e6:F2}M parameters");
         return (model, format);
     }
 

@@ -26,7 +26,7 @@ public static class TrainCommand
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "write a training checkpoint (weights, AdamW state, RNG state, data order, the frozen KL reference, metrics so far) every N steps and at the end, for --resume; 0: none", DefaultValueFactory = _ => 0 };
         var stopAfter = new Option<int>("--stop-after") { Description = "stop after this step with a checkpoint to --resume from (splits a run across jobs); 0: run to --steps", DefaultValueFactory = _ => 0 };
         var resume = new Option<DirectoryInfo?>("--resume") { Description = "continue the run in this folder from its latest checkpoint with the run's own settings, data and tokenizer; only --steps (the new total), --checkpoint-every, --stop-after and --device may be given with it" };
-        var command = new Command("train", "train a classifier with GTA (or the sft / grpo baselines) from a freshly built base model or a saved base");
+        var command = new Command("train", "train a classifier with GTA (or the sft / grpo baselines) from a freshly built base model, a saved base, or a Hugging Face GPT-2 folder");
         options.AddTo(command);
         foreach (var option in new Option[] { method, output, overwrite, checkpointEvery, stopAfter, resume }) command.Options.Add(option);
         command.SetAction(p =>
