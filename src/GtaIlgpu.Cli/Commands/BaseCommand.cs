@@ -10,8 +10,9 @@ namespace GtaIlgpu.Cli.Commands;
 
 /// <summary>
 /// `gta base`: build the shared base model for a dataset (language modelling on the training texts, then
-/// format priming with random labels) and save it, so that several methods, seeds and ablations can
-/// start from the same checkpoint with `gta train --model DIR`.
+/// format priming with random labels; or, with --from, format priming of a downloaded GPT-2 whose
+/// vocabulary gets the tags) and save it, so that several methods, seeds and ablations can start from
+/// the same checkpoint with `gta train --model DIR`.
 /// </summary>
 public static class BaseCommand
 {
@@ -20,15 +21,17 @@ public static class BaseCommand
         var options = new GtaOptions();
         var output = new Option<DirectoryInfo>("--out") { Description = "base folder", DefaultValueFactory = _ => new DirectoryInfo(Path.Combine("runs", "base")) };
         var overwrite = new Option<bool>("--overwrite") { Description = "replace a base already in --out" };
+        var from = new Option<DirectoryInfo?>("--from") { Description = "start from a downloaded Hugging Face GPT-2 folder (config.json, model.safetensors, vocab.json, merges.txt) instead of a model built from scratch: the six tags become new tokens (embedding rows at the mean of the existing ones), language-model pretraining is skipped and the format is primed; --base-layers, --base-channels, --base-heads, --base-sequence and --base-pretrain-steps do not apply" };
         var command = new Command("base", "build the base model for a dataset (it follows the formats but knows nothing of the task) and save it");
         options.AddBaseTo(command);
         command.Options.Add(output);
         command.Options.Add(overwrite);
-        command.SetAction(p => Run(options, p, p.GetValue(output)!.FullName, p.GetValue(overwrite)));
+        command.Options.Add(from);
+        command.SetAction(p => Run(options, p, p.GetValue(output)!.FullName, p.GetValue(overwrite), p.GetValue(from)?.FullName));
         return command;
     }
 
-    private static int Run(GtaOptions options, ParseResult p, string folder, bool overwrite)
+    private static int Run(GtaOptions options, ParseResult p, string folder, bool overwrite, string? from)
     {
         TrainCommand.RefuseExisting(folder, overwrite);
         var settings = options.Base(p);
@@ -36,7 +39,9 @@ public static class BaseCommand
         string task = GtaOptions.TaskName(p.GetValue(options.Task), data.Name);
         AnsiConsole.MarkupLineInterpolated($"[grey]data:[/] {data.Name}: {data.Train.Count} train; labels {string.Join(", ", data.Labels)}");
         using var backend = CommonOptions.OpenBackend(p.GetValue(options.Device)!);
-        var (model, format) = GtaRunner.BuildBase(backend, data, settings, task);
+        if (from is not null && !PretrainedBase.IsHuggingFaceFolder(from))
+            throw new DirectoryNotFoundException($"--from {from}: not a Hugging Face GPT-2 folder (needs config.json, model.safetensors, vocab.json and merges.txt)");
+        var (model, format) = from is null ? GtaRunner.BuildBase(backend, data, settings, task) : GtaRunner.BuildPretrainedBase(backend, data, from, settings, task);
         using (model)
         {
             var validation = data.Validation.Take(200).ToList();
@@ -51,6 +56,7 @@ public static class BaseCommand
             BaseCheckpoint.Save(folder, model, format, new JsonObject
             {
                 ["data"] = data.Name,
+                ["from"] = from,
                 ["settings"] = JsonSerializer.SerializeToNode(settings, GtaRunner.Json),
             });
             AnsiConsole.Write(table);

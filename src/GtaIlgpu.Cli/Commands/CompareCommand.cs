@@ -57,13 +57,13 @@ public static class CompareCommand
 
         LinePlot.Save(Path.Combine(outDir, "accuracy.png"), $"{data.Name}: validation accuracy", "accuracy",
             results.Select(r => new LinePlot.Series(r.Method.ToString().ToLowerInvariant(),
-                r.Validation.Select(v => (double)v.Step).ToList(), r.Validation.Select(v => v.Metrics.Accuracy).ToList())));
+                r.Validation.Select(v => (double)v.Step).ToList(), r.Validation.Select(v => v.Accuracy).ToList())));
         string summary = Summary(data.Name, results, options.Settings(p, TrainingMethod.Gta), backend);
         AtomicFile.WriteText(Path.Combine(outDir, "summary.md"), summary);
         var table = new Table().AddColumns("method", "accuracy", "macro F1", "weighted F1", "format-valid", "guess accuracy");
         foreach (var r in results)
-            table.AddRow(r.Method.ToString().ToLowerInvariant(), $"{r.Test.Accuracy:P1}", $"{r.Test.MacroF1:P1}", $"{r.Test.WeightedF1:P1}",
-                $"{r.Test.FormatValidRate:P1}", r.Test.GuessAccuracy is double g ? $"{g:P1}" : "–");
+            table.AddRow(r.Method.ToString().ToLowerInvariant(), $"{r.FinishedTest.Accuracy:P1}", $"{r.FinishedTest.MacroF1:P1}", $"{r.FinishedTest.WeightedF1:P1}",
+                $"{r.FinishedTest.FormatValidRate:P1}", r.FinishedTest.GuessAccuracy is double g ? $"{g:P1}" : "–");
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLineInterpolated($"[grey]summary:[/] {Path.Combine(outDir, "summary.md")}");
         return 0;
@@ -81,9 +81,10 @@ public static class CompareCommand
         md.AppendLine("|---|---|---|---|---|---|---|");
         foreach (var r in results)
         {
+            var test = r.FinishedTest;
             string Pct(double? v) => v is double x ? x.ToString("P1", CultureInfo.InvariantCulture) : "–";
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Method.ToString().ToLowerInvariant()} | {Pct(r.Test.Accuracy)} | {Pct(r.Test.MacroF1)} | {Pct(r.Test.WeightedF1)} | {Pct(r.Test.FormatValidRate)} | {Pct(r.Test.GuessAccuracy)} | {Pct(r.Test.AnswerCorrectsGuessRate)} |");
+                $"| {r.Method.ToString().ToLowerInvariant()} | {Pct(test.Accuracy)} | {Pct(test.MacroF1)} | {Pct(test.WeightedF1)} | {Pct(test.FormatValidRate)} | {Pct(test.GuessAccuracy)} | {Pct(test.AnswerCorrectsGuessRate)} |");
         }
         md.AppendLine();
         md.AppendLine("![validation accuracy against step](accuracy.png)");

@@ -5,7 +5,6 @@ using GtaIlgpu.Common;
 using GtaIlgpu.Data;
 using GtaIlgpu.Gta;
 using GtaIlgpu.Rewards;
-using GtaIlgpu.Text;
 using Spectre.Console;
 
 namespace GtaIlgpu.Cli.Commands;
@@ -58,9 +57,7 @@ public static class EvalCommand
         using var backend = CommonOptions.OpenBackend(device);
         var loaded = ModelCheckpoint.Load(Path.Combine(runDir, "checkpoint"), backend);
         using var model = loaded.Model;
-        if (loaded.Tokenizer is not CompactVocabulary vocabulary)
-            throw new InvalidDataException($"{runDir}/checkpoint: a GTA run's checkpoint carries its compact vocabulary ({ModelCheckpoint.VocabularyFile})");
-        var format = new PromptFormat(vocabulary, task, labels);
+        var format = BaseCheckpoint.FormatOf(loaded, task, labels);
         var metrics = GtaRunner.Evaluate(model, format, examples, template, maxCompletion, $"{split} evaluation");
         if (outPath is not null) AtomicFile.WriteText(outPath, metrics.ToJson());
         var table = new Table().AddColumns("metric", "value");

@@ -38,7 +38,8 @@ public sealed class GtaOptions
     public readonly Option<int> BaseSequence = new("--base-sequence") { Description = "base model: maximum sequence", DefaultValueFactory = _ => DB.MaxSequence };
     public readonly Option<int> PretrainSteps = new("--base-pretrain-steps") { Description = "base model: language-model steps on the training texts", DefaultValueFactory = _ => DB.PretrainSteps };
     public readonly Option<int> PrimeSteps = new("--base-prime-steps") { Description = "base model: format-priming steps (random labels)", DefaultValueFactory = _ => DB.PrimeSteps };
-    public readonly Option<DirectoryInfo?> Model = new("--model") { Description = "start from a base saved by `gta base` instead of building one" };
+    public readonly Option<DirectoryInfo?> Model = new("--model") { Description = "start from a base saved by `gta base` instead of building one, or from a Hugging Face GPT-2 folder (config.json, model.safetensors, vocab.json, merges.txt), which gets the tags as new tokens and format priming first (no language-model pretraining)" };
+    public readonly Option<float> BaseLearningRate = new("--base-lr") { Description = "base model: peak learning rate of language modelling and format priming (a downloaded GPT-2 wants less, e.g. 1e-4)", DefaultValueFactory = _ => DB.LearningRate };
     public readonly Option<string> Device = CommonOptions.Device();
     public readonly Option<ulong> Seed = CommonOptions.Seed(D.Seed);
 
@@ -46,14 +47,14 @@ public sealed class GtaOptions
     {
         foreach (var option in new Option[] { Data, Task, Steps, Prompts, SftPrompts, Generations, Temperature, MaxCompletion, Mu, Beta, ClipEpsilon,
                      Aggregation, NoStdScaling, Constraint, Lambda1, Lambda2, GuessByRl, LearningRate, EvalEvery, EvalExamples,
-                     Model, BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, Device, Seed })
+                     Model, BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, BaseLearningRate, Device, Seed })
             command.Options.Add(option);
     }
 
     /// <summary>Only what building a base needs (for `gta base`).</summary>
     public void AddBaseTo(Command command)
     {
-        foreach (var option in new Option[] { Data, Task, BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, Device, Seed })
+        foreach (var option in new Option[] { Data, Task, BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, BaseLearningRate, Device, Seed })
             command.Options.Add(option);
     }
 
@@ -72,6 +73,7 @@ public sealed class GtaOptions
     {
         Layers = p.GetValue(BaseLayers), Channels = p.GetValue(BaseChannels), Heads = p.GetValue(BaseHeads),
         MaxSequence = p.GetValue(BaseSequence), PretrainSteps = p.GetValue(PretrainSteps), PrimeSteps = p.GetValue(PrimeSteps),
+        LearningRate = p.GetValue(BaseLearningRate),
         Seed = p.GetValue(Seed) + 1000,
     };
 

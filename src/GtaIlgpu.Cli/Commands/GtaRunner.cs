@@ -1,7 +1,7 @@
 using System.CommandLine;
-using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using GtaIlgpu.Backends;
 using GtaIlgpu.Checkpoints;
@@ -12,14 +12,25 @@ using GtaIlgpu.Evaluation;
 using GtaIlgpu.Gta;
 using GtaIlgpu.Model;
 using GtaIlgpu.Rewards;
+using GtaIlgpu.Text;
 using GtaIlgpu.Training;
 using Spectre.Console;
 
 namespace GtaIlgpu.Cli.Commands;
 
-/// <summary>What a finished training stage produced.</summary>
+/// <summary>What a training stage produced; Test is null when the stage stopped early (--stop-after).</summary>
 public sealed record RunResult(TrainingMethod Method, IReadOnlyList<GtaStepMetrics> Steps,
-    IReadOnlyList<(int Step, ClassificationMetrics Metrics)> Validation, ClassificationMetrics Test);
+    IReadOnlyList<ValidationPoint> Validation, ClassificationMetrics? Test)
+{
+    public ClassificationMetrics FinishedTest => Test ?? throw new InvalidOperationException($"the {Method} stage stopped before its test evaluation");
+}
+
+/// <summary>
+/// Training checkpoints of a stage: every <paramref name="Every"/> steps and at its end (0: none), a
+/// step to stop after with a checkpoint (0: run to the end), the checkpoint to resume from, and the run
+/// description that each checkpoint carries for `gta train --resume`.
+/// </summary>
+public sealed record StageCheckpoints(JsonObject Run, int Every = 0, int StopAfter = 0, string? ResumeFrom = null);
 
 /// <summary>
 /// The pieces `gta train` and `gta compare` share: building the base with a progress bar, one
@@ -35,11 +46,23 @@ public static class GtaRunner
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
     };
 
-    /// <summary>The base every method starts from: loaded from --model when given, else built for the dataset.</summary>
+    /// <summary>
+    /// The base every method starts from: with --model, a base saved by `gta base`, or a Hugging Face
+    /// GPT-2 folder primed here first; without it, a base built for the dataset.
+    /// </summary>
     public static (Gpt Model, PromptFormat Format, object BaseInfo) ObtainBase(IBackend backend, DatasetSplits data, GtaOptions options, ParseResult p)
     {
         if (p.GetValue(options.Model) is { } folder)
         {
+            if (!folder.Exists) throw new DirectoryNotFoundException($"--model: folder not found: {folder.FullName}");
+            if (PretrainedBase.IsHuggingFaceFolder(folder.FullName))
+            {
+                var baseSettings = options.Base(p);
+                var primed = BuildPretrainedBase(backend, data, folder.FullName, baseSettings, GtaOptions.TaskName(p.GetValue(options.Task), data.Name));
+                return (primed.Model, primed.Format, new Dictionary<string, object?> { ["from"] = folder.FullName, ["settings"] = baseSettings });
+            }
+            if (!BaseCheckpoint.IsBase(folder.FullName))
+                throw new InvalidDataException($"--model {folder.FullName}: neither a base of gta base ({BaseCheckpoint.InfoFile}) nor a Hugging Face GPT-2 folder ({ModelCheckpoint.ConfigFile}, {ModelCheckpoint.ModelFile}, {Gpt2BpeTokenizer.VocabFile}, {Gpt2BpeTokenizer.MergesFile})");
             var (model, format) = BaseCheckpoint.Load(folder.FullName, backend, data.Labels);
             AnsiConsole.MarkupLineInterpolated(
                 $"[grey]base:[/] {folder.FullName}: {model.Config.Layers} layers, {model.Config.Channels} channels, vocabulary {model.Config.VocabSize}, {model.Layout.ParameterCount / 1e6:F2}M parameters");
@@ -75,6 +98,27 @@ public static class GtaRunner
         return (model, format);
     }
 
+    /// <summary>A base from a Hugging Face GPT-2 folder: the tags added as tokens, then format priming (no language-model pretraining).</summary>
+    public static (Gpt Model, PromptFormat Format) BuildPretrainedBase(IBackend backend, DatasetSplits data, string folder, BaseSettings settings, string task)
+    {
+        (Gpt, PromptFormat)? result = null;
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var bar = ctx.AddTask("base model: format priming", maxValue: Math.Max(1, settings.PrimeSteps));
+                result = PretrainedBase.Build(folder, backend, data, settings, task, (message, step, _) =>
+                {
+                    bar.Description = message;
+                    bar.Value = step;
+                });
+            });
+        var (model, format) = result ?? throw new InvalidOperationException("the base model was not built");
+        AnsiConsole.MarkupLineInterpolated(
+            $"[grey]base:[/] {folder}: {model.Config.Layers} layers, {model.Config.Channels} channels, {model.Config.Heads} heads, window {model.Config.MaxSequence}, vocabulary {model.Config.VocabSize} (the tags added), {model.Layout.ParameterCount / 1e6:F2}M parameters");
+        return (model, format);
+    }
+
     public static ClassificationMetrics Evaluate(Gpt model, PromptFormat format, IReadOnlyList<LabeledExample> examples,
         CompletionTemplate template, int maxCompletionTokens, string what)
     {
@@ -89,61 +133,89 @@ public static class GtaRunner
         return GtaEvaluator.Metrics(format.Labels, results);
     }
 
-    /// <summary>Trains one stage and writes its run folder. The model is trained in place.</summary>
+    /// <summary>
+    /// Trains one stage and writes its run folder; the model is trained in place. With checkpoints, the
+    /// stage writes training checkpoints, may stop early, and may continue one (the model then only
+    /// needs the checkpoint's shape: the weights are restored from it).
+    /// </summary>
     public static RunResult Train(Gpt model, PromptFormat format, DatasetSplits data, GtaSettings settings, string runDir,
-        IReadOnlyDictionary<string, object?> runInfo)
+        IReadOnlyDictionary<string, object?> runInfo, StageCheckpoints? checkpoints = null)
     {
+        var validationSet = data.Validation.Take(settings.EvalExamples).ToList();
+        var steps = new List<GtaStepMetrics>();
+        var validation = new List<ValidationPoint>();
+        var metricsLines = new StringBuilder();
+        var validationLines = new StringBuilder();
+        string method = settings.Method.ToString().ToLowerInvariant();
+
+        using var trainer = new GtaTrainer(model, format, data.Train, settings);
+        if (checkpoints?.ResumeFrom is { } checkpoint)
+        {
+            GtaTrainingCheckpoint.Restore(checkpoint, trainer);
+            string metricsSoFar = TrainingCheckpoint.ReadMetrics(checkpoint), validationSoFar = GtaTrainingCheckpoint.ReadValidation(checkpoint);
+            metricsLines.Append(metricsSoFar);
+            validationLines.Append(validationSoFar);
+            string source = Path.Combine(checkpoint, TrainingCheckpoint.MetricsFile);
+            steps.AddRange(Lines(metricsSoFar).Select(line => JsonSerializer.Deserialize<GtaStepMetrics>(line, JsonLine)
+                ?? throw new InvalidDataException($"{source}: an empty metrics line")));
+            validation.AddRange(Lines(validationSoFar).Select(line => ValidationPoint.Parse(line, Path.Combine(checkpoint, GtaTrainingCheckpoint.ValidationFile))));
+        }
+        int start = trainer.StepsDone;
+        int stopAfter = checkpoints?.StopAfter ?? 0;
+        int end = stopAfter > 0 ? Math.Min(stopAfter, settings.Steps) : settings.Steps;
+        if (end <= start) throw new ArgumentException($"the run is already at step {start}, past the requested end {end} (pass a larger --steps or --stop-after)");
+
         Directory.CreateDirectory(runDir);
         var config = new Dictionary<string, object?>(runInfo) { ["settings"] = settings };
         AtomicFile.WriteText(Path.Combine(runDir, "config.json"), JsonSerializer.Serialize(config, Json));
 
-        var validationSet = data.Validation.Take(settings.EvalExamples).ToList();
-        var steps = new List<GtaStepMetrics>();
-        var validation = new List<(int, ClassificationMetrics)>();
-        var metricsLines = new StringBuilder();
-        var validationLines = new StringBuilder();
-
         void Validate(int step)
         {
-            var metrics = GtaEvaluator.Metrics(format.Labels,
-                GtaEvaluator.Run(model, format, validationSet, settings.Template, settings.MaxCompletionTokens));
-            validation.Add((step, metrics));
-            validationLines.Append(CultureInfo.InvariantCulture,
-                $"{{\"step\":{step},\"accuracy\":{metrics.Accuracy:R},\"macro_f1\":{metrics.MacroF1:R},\"weighted_f1\":{metrics.WeightedF1:R},\"format_valid_rate\":{metrics.FormatValidRate:R},\"guess_accuracy\":{(metrics.GuessAccuracy is double g ? g.ToString("R", CultureInfo.InvariantCulture) : "null")}}}\n");
+            var point = ValidationPoint.Of(step, GtaEvaluator.Metrics(format.Labels,
+                GtaEvaluator.Run(model, format, validationSet, settings.Template, settings.MaxCompletionTokens)));
+            validation.Add(point);
+            validationLines.Append(point.ToJsonLine()).Append('\n');
         }
 
         void Flush()
         {
             AtomicFile.WriteText(Path.Combine(runDir, "metrics.jsonl"), metricsLines.ToString());
-            AtomicFile.WriteText(Path.Combine(runDir, "validation.jsonl"), validationLines.ToString());
+            AtomicFile.WriteText(Path.Combine(runDir, GtaTrainingCheckpoint.ValidationFile), validationLines.ToString());
             Plot(runDir, settings.Method, steps, validation);
         }
 
-        using var trainer = new GtaTrainer(model, format, data.Train, settings);
+        bool CheckpointDue(int step) => checkpoints is not null &&
+            ((checkpoints.Every > 0 && (step % checkpoints.Every == 0 || step == end)) || (stopAfter > 0 && step == end));
+
         try
         {
             AnsiConsole.Progress()
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
                 .Start(ctx =>
                 {
-                    var bar = ctx.AddTask($"{settings.Method.ToString().ToLowerInvariant()} training", maxValue: settings.Steps);
-                    bar.Description = $"{settings.Method.ToString().ToLowerInvariant()}: validating the start";
-                    Validate(0);
-                    for (int s = 0; s < settings.Steps; s++)
+                    var bar = ctx.AddTask($"{method} training", maxValue: end - start);
+                    if (start == 0)
+                    {
+                        bar.Description = $"{method}: validating the start";
+                        Validate(0);
+                    }
+                    for (int s = start; s < end; s++)
                     {
                         var m = trainer.Step();
                         steps.Add(m);
                         metricsLines.Append(JsonSerializer.Serialize(m, JsonLine)).Append('\n');
-                        bar.Description = $"{settings.Method.ToString().ToLowerInvariant()}  reward {m.FormatReward + m.AccuracyReward:F2}  sft {m.SftLoss:F3}  {m.TokensPerSecond:F0} tok/s";
+                        bar.Description = $"{method}  reward {m.FormatReward + m.AccuracyReward:F2}  sft {m.SftLoss:F3}  {m.TokensPerSecond:F0} tok/s";
                         bar.Increment(1);
                         if (m.Step % settings.EvalEvery == 0 || m.Step == settings.Steps)
                         {
                             Validate(m.Step);
                             Flush(); // a run stopped from outside keeps its metrics up to the last validation
-                            var v = validation[^1].Item2;
+                            var v = validation[^1];
                             AnsiConsole.MarkupLineInterpolated(
-                                $"{settings.Method.ToString().ToLowerInvariant(),-4} step {m.Step,4}: format reward {m.FormatReward:F2}, accuracy reward {m.AccuracyReward:F2}; validation accuracy {v.Accuracy:P1}, format-valid {v.FormatValidRate:P1}");
+                                $"{method,-4} step {m.Step,4}: format reward {m.FormatReward:F2}, accuracy reward {m.AccuracyReward:F2}; validation accuracy {v.Accuracy:P1}, format-valid {v.FormatValidRate:P1}");
                         }
+                        if (CheckpointDue(m.Step))
+                            GtaTrainingCheckpoint.Save(runDir, trainer, format.Tokenizer, checkpoints!.Run, metricsLines.ToString(), validationLines.ToString());
                     }
                 });
         }
@@ -152,16 +224,23 @@ public static class GtaRunner
             Flush(); // what was collected so far survives a NaN stop or any other failure
         }
 
+        if (end < settings.Steps)
+        {
+            AnsiConsole.MarkupLineInterpolated($"stopped after step {end} of {settings.Steps}; continue with: gta train --resume {runDir}");
+            return new RunResult(settings.Method, steps, validation, null);
+        }
         var test = Evaluate(model, format, data.Test, settings.Template, settings.MaxCompletionTokens, "test evaluation");
         AtomicFile.WriteText(Path.Combine(runDir, "eval.json"), test.ToJson());
-        ModelCheckpoint.Save(Path.Combine(runDir, "checkpoint"), model, format.Vocabulary,
-            new Dictionary<string, string> { ["format"] = "pt", ["producer"] = $"gta train --method {settings.Method.ToString().ToLowerInvariant()}" });
+        ModelCheckpoint.Save(Path.Combine(runDir, "checkpoint"), model, format.Tokenizer,
+            new Dictionary<string, string> { ["format"] = "pt", ["producer"] = $"gta train --method {method}" });
         return new RunResult(settings.Method, steps, validation, test);
     }
 
+    private static IEnumerable<string> Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
     private static readonly JsonSerializerOptions JsonLine = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
-    private static void Plot(string runDir, TrainingMethod method, IReadOnlyList<GtaStepMetrics> steps, IReadOnlyList<(int Step, ClassificationMetrics Metrics)> validation)
+    private static void Plot(string runDir, TrainingMethod method, IReadOnlyList<GtaStepMetrics> steps, IReadOnlyList<ValidationPoint> validation)
     {
         var x = steps.Select(s => (double)s.Step).ToList();
         LinePlot.Save(Path.Combine(runDir, "rewards.png"), $"{method.ToString().ToLowerInvariant()}: rollout rewards", "mean reward",
@@ -171,8 +250,8 @@ public static class GtaRunner
         ]);
         LinePlot.Save(Path.Combine(runDir, "accuracy.png"), $"{method.ToString().ToLowerInvariant()}: validation", "rate",
         [
-            new("accuracy", validation.Select(v => (double)v.Step).ToList(), validation.Select(v => v.Metrics.Accuracy).ToList()),
-            new("format-valid", validation.Select(v => (double)v.Step).ToList(), validation.Select(v => v.Metrics.FormatValidRate).ToList()),
+            new("accuracy", validation.Select(v => (double)v.Step).ToList(), validation.Select(v => v.Accuracy).ToList()),
+            new("format-valid", validation.Select(v => (double)v.Step).ToList(), validation.Select(v => v.FormatValidRate).ToList()),
         ]);
     }
 }

@@ -11,10 +11,17 @@ namespace GtaIlgpu.Checkpoints;
 
 /// <summary>
 /// Where a training loop stands: steps taken, AdamW's step count, the random generator's state and a
-/// data position (for loops that walk their data in order; the pretraining loop draws its windows from
-/// the generator and leaves it 0), plus whatever the command needs to rebuild the run (Run).
+/// data position with the data order it indexes (for loops that walk a shuffled order; the pretraining
+/// loop draws its windows from the generator and leaves them 0 and null), plus whatever the command
+/// needs to rebuild the run (Run).
 /// </summary>
-public sealed record TrainingState(int Step, int OptimizerStep, ulong[] RngState, long DataPosition, JsonObject Run);
+public sealed record TrainingState(int Step, int OptimizerStep, ulong[] RngState, long DataPosition, JsonObject Run, int[]? DataOrder = null);
+
+/// <summary>A further file of a training checkpoint (a loop's own state), written like the others.</summary>
+public sealed record CheckpointFile(string Name, Action<Stream> Write)
+{
+    public static CheckpointFile Text(string name, string text) => new(name, s => TrainingCheckpoint.WriteText(s, text));
+}
 
 /// <summary>
 /// Training checkpoints of a run folder, for exact resume:
@@ -22,8 +29,9 @@ public sealed record TrainingState(int Step, int OptimizerStep, ulong[] RngState
 /// RUN/checkpoint.json                 names the latest complete checkpoint; written last, atomically
 /// RUN/checkpoints/step-000120/        a complete model folder (config.json, model.safetensors, tokenizer)
 ///     optimizer.safetensors           AdamW moments exp_avg.NAME / exp_avg_sq.NAME, shaped like the weights
-///     trainer_state.json              step, optimizer step, RNG state, data position, the run's settings
+///     trainer_state.json              step, optimizer step, RNG state, data position and order, the run's settings
 ///     metrics.jsonl                   the metrics up to this step
+///     …                               the loop's further files (CheckpointFile), e.g. GTA's frozen reference
 /// </code>
 /// A checkpoint is written into a temporary folder that is renamed into place once complete, and only
 /// then does checkpoint.json move to it; older checkpoints are deleted after that. A write killed at
@@ -45,7 +53,7 @@ public static class TrainingCheckpoint
     /// lets tests interpose on each file's stream (to simulate a write killed midway).
     /// </summary>
     public static string Save(string runDir, Gpt model, AdamWOptimizer optimizer, ITextTokenizer? tokenizer, TrainingState state,
-        string metrics, Func<string, Stream, Stream>? wrapWrite = null)
+        string metrics, IReadOnlyList<CheckpointFile>? extraFiles = null, Func<string, Stream, Stream>? wrapWrite = null)
     {
         string parent = Path.Combine(runDir, FolderName);
         string name = $"step-{state.Step:D6}";
@@ -69,6 +77,12 @@ public static class TrainingCheckpoint
             Write(OptimizerFile, s => SafeTensorsWriter.Write(s, moments, new Dictionary<string, string> { ["optimizer"] = "adamw" }));
             Write(StateFile, s => WriteText(s, StateJson(state)));
             Write(MetricsFile, s => WriteText(s, metrics));
+            foreach (var file in extraFiles ?? [])
+            {
+                if (Path.GetFileName(file.Name) != file.Name || File.Exists(Path.Combine(temporary, file.Name)))
+                    throw new ArgumentException($"checkpoint file '{file.Name}' is not a plain file name or is written twice");
+                Write(file.Name, file.Write);
+            }
 
             if (Directory.Exists(final)) Directory.Delete(final, recursive: true); // a leftover that no pointer names
             Directory.Move(temporary, final);
@@ -115,8 +129,9 @@ public static class TrainingCheckpoint
             var rng = (json["rng"] as JsonArray ?? throw new InvalidDataException("missing \"rng\""))
                 .Select(w => ulong.Parse(w!.GetValue<string>(), NumberStyles.HexNumber, CultureInfo.InvariantCulture)).ToArray();
             if (rng.Length != 4) throw new InvalidDataException("\"rng\" must hold four words");
+            int[]? order = json["data_order"] is JsonArray ids ? ids.Select(i => i!.GetValue<int>()).ToArray() : null;
             return new TrainingState(json["step"]!.GetValue<int>(), json["optimizer_step"]!.GetValue<int>(), rng,
-                json["data_position"]!.GetValue<long>(), json["run"] as JsonObject ?? []);
+                json["data_position"]!.GetValue<long>(), (json["run"] as JsonObject)?.DeepClone().AsObject() ?? [], order);
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or NullReferenceException or InvalidDataException)
         {
@@ -141,9 +156,12 @@ public static class TrainingCheckpoint
         return state;
     }
 
-    public static string ReadMetrics(string checkpoint)
+    public static string ReadMetrics(string checkpoint) => ReadText(checkpoint, MetricsFile);
+
+    /// <summary>A text file of the checkpoint, or "" when it has none.</summary>
+    public static string ReadText(string checkpoint, string file)
     {
-        string path = Path.Combine(checkpoint, MetricsFile);
+        string path = Path.Combine(checkpoint, file);
         return File.Exists(path) ? File.ReadAllText(path) : "";
     }
 
@@ -159,10 +177,11 @@ public static class TrainingCheckpoint
             ["data_position"] = state.DataPosition,
             ["run"] = state.Run.DeepClone(),
         };
+        if (state.DataOrder is not null) json["data_order"] = new JsonArray(state.DataOrder.Select(i => (JsonNode)i).ToArray());
         return json.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
-    private static void WriteText(Stream stream, string text)
+    internal static void WriteText(Stream stream, string text)
     {
         using var writer = new StreamWriter(stream, new System.Text.UTF8Encoding(false), leaveOpen: true);
         writer.Write(text);

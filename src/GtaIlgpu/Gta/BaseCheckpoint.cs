@@ -4,12 +4,12 @@ using GtaIlgpu.Backends;
 using GtaIlgpu.Checkpoints;
 using GtaIlgpu.Common;
 using GtaIlgpu.Model;
-using GtaIlgpu.Text;
 
 namespace GtaIlgpu.Gta;
 
 /// <summary>
-/// A base model saved for later stages: the model folder (Hugging Face layout, compact vocabulary) plus
+/// A base model saved for later stages: the model folder (Hugging Face layout, with its tokenizer: the
+/// compact vocabulary, or a GPT-2 vocabulary with the tags added) plus
 /// `gta_base.json` with the prompt's task line and the label set in the order the prompts list them, so
 /// that every method trained from it later sees exactly the prompts the base was primed on.
 /// </summary>
@@ -19,7 +19,7 @@ public static class BaseCheckpoint
 
     public static void Save(string folder, Gpt model, PromptFormat format, JsonObject? extra = null)
     {
-        ModelCheckpoint.Save(folder, model, format.Vocabulary,
+        ModelCheckpoint.Save(folder, model, format.Tokenizer,
             new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "gta base" });
         var info = new JsonObject
         {
@@ -48,11 +48,21 @@ public static class BaseCheckpoint
         if (missing.Count > 0)
             throw new InvalidDataException($"{folder}: the base was primed on the labels {string.Join(", ", labels)}, but the dataset also has {string.Join(", ", missing)}");
         var loaded = ModelCheckpoint.Load(folder, backend);
-        if (loaded.Tokenizer is not CompactVocabulary vocabulary)
+        try
+        {
+            return (loaded.Model, FormatOf(loaded, task, labels));
+        }
+        catch
         {
             loaded.Dispose();
-            throw new InvalidDataException($"{folder}: a base folder carries its compact vocabulary ({ModelCheckpoint.VocabularyFile})");
+            throw;
         }
-        return (loaded.Model, new PromptFormat(vocabulary, task, labels));
+    }
+
+    /// <summary>The prompt format over a loaded model's tokenizer, which must hold the tags as single tokens.</summary>
+    public static PromptFormat FormatOf(LoadedModel loaded, string task, IReadOnlyList<string> labels)
+    {
+        try { return new PromptFormat(loaded.RequireTokenizer(), task, labels); }
+        catch (ArgumentException e) { throw new InvalidDataException($"{loaded.Folder}: {e.Message}"); }
     }
 }

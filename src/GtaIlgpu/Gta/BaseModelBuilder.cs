@@ -74,7 +74,7 @@ public static class BaseModelBuilder
         }
     }
 
-    private static void Prime(Gpt model, PromptFormat format, DatasetSplits data, BaseSettings settings, Action<string, int, int>? progress)
+    internal static void Prime(Gpt model, PromptFormat format, DatasetSplits data, BaseSettings settings, Action<string, int, int>? progress)
     {
         if (settings.PrimeSteps <= 0) return;
         var rng = new Rng(settings.Seed + 1);

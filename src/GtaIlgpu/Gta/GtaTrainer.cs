@@ -33,7 +33,7 @@ public sealed class GtaTrainer : IDisposable
     private readonly WorkspacePool _rlPool;
     private readonly WorkspacePool _sftPool;
     private readonly DeviceBuffer<float>? _rlGradient;
-    private readonly Rng _rng;
+    private Rng _rng;
     private readonly int[] _order;
     private readonly Dictionary<int, int[]> _promptCache = [];
     private int _cursor;
@@ -70,6 +70,33 @@ public sealed class GtaTrainer : IDisposable
 
     public GtaSettings Settings { get; }
     public int StepsDone { get; private set; }
+    public Gpt Policy => _policy;
+    public AdamWOptimizer Optimizer => _optimizer;
+
+    /// <summary>The frozen KL reference (the policy as the stage started); null when β = 0 or for the SFT baseline.</summary>
+    public Gpt? Reference => _reference;
+
+    /// <summary>
+    /// Where the loop stands besides the weights, AdamW's moments and the reference: the generator that
+    /// shuffles and samples, the current shuffled order of the training examples and the cursor into
+    /// it. The order is state, not a function of the seed: each epoch reshuffles the previous order.
+    /// </summary>
+    public ulong[] RngState => _rng.State;
+    public int[] DataOrder => (int[])_order.Clone();
+    public int DataCursor => _cursor;
+
+    /// <summary>Continues from a checkpoint's progress (weights, moments and the reference are restored separately).</summary>
+    public void RestoreProgress(int stepsDone, ulong[] rngState, int[] dataOrder, int dataCursor)
+    {
+        if (stepsDone < 0) throw new ArgumentOutOfRangeException(nameof(stepsDone));
+        if (dataOrder.Length != _order.Length || !dataOrder.Order().SequenceEqual(Enumerable.Range(0, _order.Length)))
+            throw new InvalidDataException($"the saved data order is not a permutation of the {_order.Length} training examples (has the training split changed?)");
+        if (dataCursor < 0 || dataCursor > _order.Length) throw new InvalidDataException($"the saved data cursor {dataCursor} is outside 0..{_order.Length}");
+        StepsDone = stepsDone;
+        _rng = Rng.FromState(rngState);
+        dataOrder.CopyTo(_order, 0);
+        _cursor = dataCursor;
+    }
 
     /// <summary>Tokens a prompt may use, leaving room for the completion (and the guess for SFT).</summary>
     private int PromptBudget => _policy.Config.MaxSequence - Settings.MaxCompletionTokens;

@@ -1,4 +1,3 @@
-using System.Text;
 using GtaIlgpu.Rewards;
 using GtaIlgpu.Text;
 
@@ -6,23 +5,26 @@ namespace GtaIlgpu.Gta;
 
 /// <summary>
 /// The prompt and completion formats, as text and as token ids. The six tags and end-of-text are
-/// single special tokens; everything else goes through the GPT-2 BPE of the compact vocabulary.
+/// single special tokens of the tokenizer; everything else goes through its BPE (the compact vocabulary
+/// of a model built from scratch, or a Hugging Face GPT-2's vocabulary with the tags added).
 /// </summary>
 public sealed class PromptFormat
 {
     public static IReadOnlyList<string> Tags => CompletionTags.All;
 
-    private readonly CompactVocabulary _vocabulary;
+    private readonly ITextTokenizer _tokenizer;
 
-    public PromptFormat(CompactVocabulary vocabulary, string taskName, IReadOnlyList<string> labels)
+    public PromptFormat(ITextTokenizer tokenizer, string taskName, IReadOnlyList<string> labels)
     {
-        _vocabulary = vocabulary;
+        _tokenizer = tokenizer;
         TaskName = taskName;
         Labels = labels;
-        foreach (var tag in Tags) _vocabulary.SpecialId(tag); // fails early if the vocabulary lacks the tags
-        EndOfText = vocabulary.EndOfTextId;
-        GuessOpenId = vocabulary.SpecialId(CompletionTags.GuessOpen);
-        GuessCloseId = vocabulary.SpecialId(CompletionTags.GuessClose);
+        foreach (var special in SpecialStrings) // fails early if the tokenizer lacks a tag
+            if (!tokenizer.TryGetSpecialId(special, out _))
+                throw new ArgumentException($"the tokenizer has no single token for {special}; the GTA format needs the six tags and end-of-text as special tokens");
+        EndOfText = SpecialId(CompletionTags.EndOfText);
+        GuessOpenId = SpecialId(CompletionTags.GuessOpen);
+        GuessCloseId = SpecialId(CompletionTags.GuessClose);
     }
 
     public string TaskName { get; }
@@ -30,7 +32,9 @@ public sealed class PromptFormat
     public int EndOfText { get; }
     public int GuessOpenId { get; }
     public int GuessCloseId { get; }
-    public CompactVocabulary Vocabulary => _vocabulary;
+    public ITextTokenizer Tokenizer => _tokenizer;
+
+    private int SpecialId(string special) => _tokenizer.TryGetSpecialId(special, out int id) ? id : throw new KeyNotFoundException(special);
 
     /// <summary>The instruction line names the reply format, so one base model can follow each template on request.</summary>
     public static string FormatHint(CompletionTemplate template) => template switch
@@ -83,30 +87,11 @@ public sealed class PromptFormat
     }
 
     /// <summary>Tokens of a string in which tags and end-of-text are special tokens.</summary>
-    public int[] Encode(string text)
-    {
-        var ids = new List<int>();
-        int start = 0;
-        while (start < text.Length)
-        {
-            int best = -1, bestAt = text.Length;
-            string? found = null;
-            foreach (var special in SpecialStrings)
-            {
-                int at = text.IndexOf(special, start, StringComparison.Ordinal);
-                if (at >= 0 && at < bestAt) { bestAt = at; found = special; best = _vocabulary.SpecialId(special); }
-            }
-            if (bestAt > start) ids.AddRange(_vocabulary.Encode(text[start..bestAt]));
-            if (found is null) break;
-            ids.Add(best);
-            start = bestAt + found.Length;
-        }
-        return ids.ToArray();
-    }
+    public int[] Encode(string text) => SpecialTokenSplitter.Encode(text, SpecialStrings, SpecialId, _tokenizer.Encode);
 
-    private static readonly string[] SpecialStrings = [.. CompletionTags.All, CompactVocabulary.EndOfText];
+    private static readonly string[] SpecialStrings = [.. CompletionTags.All, CompletionTags.EndOfText];
 
-    public string Decode(IEnumerable<int> ids) => _vocabulary.Decode(ids);
+    public string Decode(IEnumerable<int> ids) => _tokenizer.Decode(ids);
 
     /// <summary>Decoded completion text without the trailing end-of-text (the reward parser's input).</summary>
     public string DecodeCompletion(IReadOnlyList<int> completion)
@@ -115,8 +100,7 @@ public sealed class PromptFormat
         int eot = -1;
         for (int i = 0; i < completion.Count; i++) if (completion[i] == EndOfText) { eot = i; break; }
         if (eot >= 0) length = eot;
-        var sb = new StringBuilder(_vocabulary.Decode(completion.Take(length)));
-        return sb.ToString();
+        return _tokenizer.Decode(completion.Take(length));
     }
 
     /// <summary>

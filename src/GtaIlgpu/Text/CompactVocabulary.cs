@@ -45,6 +45,8 @@ public sealed class CompactVocabulary : ITextTokenizer
     public int SpecialId(string token) =>
         _specialIds.TryGetValue(token, out int id) ? id : throw new KeyNotFoundException($"'{token}' is not a special token of this vocabulary");
 
+    public bool TryGetSpecialId(string token, out int id) => _specialIds.TryGetValue(token, out id);
+
     /// <summary>Builds the vocabulary of a corpus: the specials first, then every GPT-2 id the texts use, ascending.</summary>
     public static CompactVocabulary Build(IEnumerable<string> texts, IEnumerable<string>? extraSpecials = null)
     {

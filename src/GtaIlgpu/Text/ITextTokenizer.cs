@@ -16,6 +16,12 @@ public interface ITextTokenizer
 
     string Decode(IEnumerable<int> ids);
 
+    /// <summary>
+    /// The id of a string that is one special token of its own (end-of-text, the GTA tags), never split
+    /// by BPE. The prompt format needs its tags as such tokens.
+    /// </summary>
+    bool TryGetSpecialId(string token, out int id);
+
     /// <summary>Writes the tokenizer's files into a model folder, so the folder loads with the same tokenizer.</summary>
     void Save(string folder);
 }

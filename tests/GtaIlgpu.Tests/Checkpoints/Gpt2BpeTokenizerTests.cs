@@ -73,6 +73,42 @@ public class Gpt2BpeTokenizerTests
     }
 
     [Fact]
+    public void Added_tokens_are_single_ids_split_out_before_bpe_and_round_trip_through_added_tokens_json()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), $"gta-bpe-added-{Guid.NewGuid():N}");
+        try
+        {
+            var (vocab, merges) = SmallVocabulary();
+            WriteFolder(folder, vocab, merges);
+            var tokenizer = Gpt2BpeTokenizer.Load(folder).WithAddedTokens(["<x>", "<|endoftext|>", "<xy>"], 300);
+            Assert.Equal(302, tokenizer.VocabularySize); // <|endoftext|> is already one token (259): two ids added, from 300
+            Assert.True(tokenizer.TryGetSpecialId("<xy>", out int xy));
+            Assert.Equal(301, xy);
+            Assert.True(tokenizer.TryGetSpecialId("<|endoftext|>", out int eot));
+            Assert.Equal(259, eot);
+            Assert.False(tokenizer.TryGetSpecialId("he", out _)); // an ordinary BPE token is not special
+
+            string saved = Path.Combine(folder, "saved");
+            Directory.CreateDirectory(saved);
+            tokenizer.Save(saved);
+            Assert.Contains("\"<xy>\": 301", File.ReadAllText(Path.Combine(saved, Gpt2BpeTokenizer.AddedTokensFile)));
+            var back = Gpt2BpeTokenizer.Load(saved);
+            Assert.Equal(tokenizer.AddedTokens, back.AddedTokens);
+            // The longer of two added tokens starting at the same place wins; the text around them is BPE.
+            int[] expected = [258, 301, 300, 'e', 259];
+            Assert.Equal(expected, back.Encode(" the<xy><x>e<|endoftext|>"));
+            Assert.Equal(" the<xy><x>e<|endoftext|>", back.Decode(expected));
+
+            File.WriteAllText(Path.Combine(saved, Gpt2BpeTokenizer.AddedTokensFile), "{\"<x>\": 12}");
+            Assert.Contains("inside the BPE vocabulary", Assert.Throws<InvalidDataException>(() => Gpt2BpeTokenizer.Load(saved)).Message);
+        }
+        finally
+        {
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public void The_full_gpt2_vocabulary_as_vocab_json_and_merges_txt_encodes_exactly_like_tiktoken_gpt2()
     {
         // Rebuild GPT-2's vocab.json and merges.txt from the offline tiktoken ranks: a token of rank r is

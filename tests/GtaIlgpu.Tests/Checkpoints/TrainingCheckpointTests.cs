@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.Json;
 using GtaIlgpu.Backends.Cpu;
 using GtaIlgpu.Checkpoints;
@@ -7,6 +6,7 @@ using GtaIlgpu.Cli.Commands;
 namespace GtaIlgpu.Tests.Checkpoints;
 
 /// <summary>Exact resume of `gta pretrain`, and checkpoints that survive a write killed midway.</summary>
+[Collection(GtaIlgpu.Tests.Fixtures.ConsoleCollection.Name)]
 public sealed class TrainingCheckpointTests : IDisposable
 {
     private readonly string _folder = Path.Combine(Path.GetTempPath(), $"gta-resume-{Guid.NewGuid():N}");
@@ -57,32 +57,6 @@ public sealed class TrainingCheckpointTests : IDisposable
         Assert.Equal(2, CliErrors.Invoke(PretrainCommand.Build(), ["--resume", Path.Combine(_folder, "nothing"), "--device", "cpu"]));
     }
 
-    /// <summary>Passes writes through until a byte budget is spent, then fails like a process killed mid-write.</summary>
-    private sealed class DyingStream(Stream inner, long budget) : Stream
-    {
-        private long _left = budget;
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-        public override void Write(ReadOnlySpan<byte> buffer)
-        {
-            int n = (int)Math.Min(_left, buffer.Length);
-            inner.Write(buffer[..n]);
-            _left -= n;
-            if (n < buffer.Length) throw new IOException("simulated kill during the checkpoint write");
-        }
-        public override void Flush() => inner.Flush();
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => inner.Length;
-        public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-    }
-
-    private static Dictionary<string, string> Hashes(string folder) => Directory.GetFiles(folder, "*", SearchOption.AllDirectories)
-        .ToDictionary(f => Path.GetRelativePath(folder, f), f => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(f))));
-
     [Theory]
     [InlineData("model.safetensors")]
     [InlineData("optimizer.safetensors")]
@@ -92,7 +66,7 @@ public sealed class TrainingCheckpointTests : IDisposable
         string run = Path.Combine(_folder, "run");
         Assert.Equal(0, CliErrors.Invoke(PretrainCommand.Build(), Args(run, "--stop-after", "3")));
         string previous = TrainingCheckpoint.Latest(run)!;
-        var before = Hashes(run);
+        var before = DyingStream.Hashes(run);
 
         using var backend = new CpuBackend();
         using var loaded = ModelCheckpoint.Load(run, backend); // a run without a final model loads its latest checkpoint
@@ -100,11 +74,11 @@ public sealed class TrainingCheckpointTests : IDisposable
         var state = TrainingCheckpoint.Restore(previous, loaded.Model, optimizer);
         var later = state with { Step = 4, OptimizerStep = 4 };
         var error = Assert.Throws<IOException>(() => TrainingCheckpoint.Save(run, loaded.Model, optimizer, loaded.Tokenizer, later, new string('x', 1000),
-            (file, stream) => file == dyingFile ? new DyingStream(stream, 100) : stream));
+            wrapWrite: (file, stream) => file == dyingFile ? new DyingStream(stream, 100) : stream));
         Assert.Contains("simulated kill", error.Message);
 
         Assert.Equal(previous, TrainingCheckpoint.Latest(run));
-        Assert.Equal(before, Hashes(run)); // nothing changed, and no partial files were left behind
+        Assert.Equal(before, DyingStream.Hashes(run)); // nothing changed, and no partial files were left behind
         Assert.Equal(0, CliErrors.Invoke(PretrainCommand.Build(), ["--resume", run, "--device", "cpu", "--stop-after", "5"]));
         Assert.EndsWith("step-000005", TrainingCheckpoint.Latest(run));
     }

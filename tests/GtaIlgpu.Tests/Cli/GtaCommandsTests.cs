@@ -5,9 +5,10 @@ using GtaIlgpu.Tests.Gta;
 namespace GtaIlgpu.Tests.Cli;
 
 /// <summary>`gta train`, `gta eval` and `gta compare` end to end on a tiny dataset folder and a tiny model.</summary>
+[Collection(GtaIlgpu.Tests.Fixtures.ConsoleCollection.Name)]
 public class GtaCommandsTests
 {
-    private static string WriteDataset(string folder)
+    internal static string WriteDataset(string folder)
     {
         var data = GtaEndToEndTests.SyntheticSentiment(40, 6, 7);
         Directory.CreateDirectory(folder);

@@ -10,6 +10,7 @@ namespace GtaIlgpu.Tests.Data;
 /// `gta data fetch` without internet: the offline failure is one clear error, normalisation is checked
 /// on canned answers of the dataset viewer, and the download loop on a fake viewer served on loopback.
 /// </summary>
+[Collection(GtaIlgpu.Tests.Fixtures.ConsoleCollection.Name)]
 public class BenchmarkFetcherTests
 {
     private const string Unroutable = "http://127.0.0.1:9"; // discard port on loopback: connection refused

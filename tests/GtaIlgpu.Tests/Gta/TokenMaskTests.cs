@@ -101,7 +101,7 @@ public class TokenMaskTests
             var ids = format.Completion(CompletionTemplate.GuessThinkAnswer, "negative", " it says the room ");
             Assert.Equal(format.GuessOpenId, ids[0]);
             Assert.Equal(format.EndOfText, ids[^1]);
-            Assert.Equal(7, ids.Count(id => id < format.Vocabulary.Specials.Count)); // six tags + end-of-text
+            Assert.Equal(7, ids.Count(id => id < ((GtaIlgpu.Text.CompactVocabulary)format.Tokenizer).Specials.Count)); // six tags + end-of-text
             Assert.Equal("<guess>negative</guess><think> it says the room </think><answer>negative</answer>", format.DecodeCompletion(ids));
         }
     }

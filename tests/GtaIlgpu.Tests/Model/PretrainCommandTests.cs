@@ -4,6 +4,7 @@ using GtaIlgpu.Cli.Commands;
 namespace GtaIlgpu.Tests.Model;
 
 /// <summary>The `gta pretrain` command end to end on a tiny model and a small text file.</summary>
+[Collection(GtaIlgpu.Tests.Fixtures.ConsoleCollection.Name)]
 public class PretrainCommandTests
 {
     [Fact]
