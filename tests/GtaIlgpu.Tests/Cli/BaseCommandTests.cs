@@ -1,5 +1,6 @@
 using System.Text.Json;
 using GtaIlgpu.Cli.Commands;
+using GtaIlgpu.Tests.Fixtures;
 using GtaIlgpu.Tests.Gta;
 
 namespace GtaIlgpu.Tests.Cli;
@@ -11,7 +12,7 @@ public class BaseCommandTests
     private static readonly string[] TinyBase =
     [
         "--base-layers", "1", "--base-channels", "16", "--base-heads", "2", "--base-sequence", "64",
-        "--base-pretrain-steps", "2", "--base-prime-steps", "2", "--device", "cpu",
+        "--base-pretrain-steps", "2", "--base-prime-steps", "2",
     ];
 
     private static readonly string[] TinyTrain =
@@ -50,7 +51,7 @@ public class BaseCommandTests
             var data = GtaEndToEndTests.SyntheticSentiment(40, 6, 7);
             string dataDir = WriteDataset(Path.Combine(root, "data"), data.Train, data.Validation, data.Test);
             string baseDir = Path.Combine(root, "base");
-            Assert.Equal(0, CliErrors.Invoke(BaseCommand.Build(), [.. TinyBase, "--data", dataDir, "--out", baseDir]));
+            Assert.Equal(0, CliErrors.Invoke(BaseCommand.Build(), [.. TinyBase, "--device", "cpu", "--data", dataDir, "--out", baseDir]));
             foreach (var file in new[] { "model.safetensors", "config.json", "vocab.gta.json", "gta_base.json" })
                 Assert.True(File.Exists(Path.Combine(baseDir, file)), $"{file} missing from the base folder");
 
