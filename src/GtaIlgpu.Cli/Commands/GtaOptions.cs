@@ -17,6 +17,7 @@ public sealed class GtaOptions
     public readonly Option<int> Steps = new("--steps") { Description = "training steps (each: one rollout batch and μ updates)", DefaultValueFactory = _ => D.Steps };
     public readonly Option<int> Prompts = new("--prompts") { Description = "prompts per step (P)", DefaultValueFactory = _ => D.PromptsPerStep };
     public readonly Option<int> SftPrompts = new("--sft-prompts") { Description = "teacher-forced prompts in the SFT batch (0: the rollout prompts only)", DefaultValueFactory = _ => D.SftPrompts };
+    public readonly Option<bool> ReuseSftBatch = new("--reuse-sft-batch") { Description = "all μ updates of a step reuse one SFT batch (default: each update after the first takes fresh examples)" };
     public readonly Option<int> Generations = new("--generations") { Description = "completions per prompt (G, the group size)", DefaultValueFactory = _ => D.Generations };
     public readonly Option<float> Temperature = new("--temperature") { Description = "rollout sampling temperature", DefaultValueFactory = _ => D.Temperature };
     public readonly Option<int> MaxCompletion = new("--max-completion") { Description = "maximum completion tokens", DefaultValueFactory = _ => D.MaxCompletionTokens };
@@ -46,7 +47,7 @@ public sealed class GtaOptions
     public void AddTo(Command command)
     {
         foreach (var option in new Option[] { Data, Task, Steps, Prompts, SftPrompts, Generations, Temperature, MaxCompletion, Mu, Beta, ClipEpsilon,
-                     Aggregation, NoStdScaling, Constraint, Lambda1, Lambda2, GuessByRl, LearningRate, EvalEvery, EvalExamples,
+                     Aggregation, NoStdScaling, ReuseSftBatch, Constraint, Lambda1, Lambda2, GuessByRl, LearningRate, EvalEvery, EvalExamples,
                      Model, BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, BaseLearningRate, Device, Seed })
             command.Options.Add(option);
     }
@@ -63,7 +64,7 @@ public sealed class GtaOptions
         Method = method, Steps = p.GetValue(Steps), PromptsPerStep = p.GetValue(Prompts), SftPrompts = p.GetValue(SftPrompts), Generations = p.GetValue(Generations),
         Temperature = p.GetValue(Temperature), MaxCompletionTokens = p.GetValue(MaxCompletion), Mu = p.GetValue(Mu),
         Beta = p.GetValue(Beta), ClipEpsilonLow = p.GetValue(ClipEpsilon), ClipEpsilonHigh = p.GetValue(ClipEpsilon),
-        Aggregation = p.GetValue(Aggregation), ScaleRewardsByStd = !p.GetValue(NoStdScaling), Constraint = p.GetValue(Constraint),
+        Aggregation = p.GetValue(Aggregation), ScaleRewardsByStd = !p.GetValue(NoStdScaling), FreshSftPerUpdate = !p.GetValue(ReuseSftBatch), Constraint = p.GetValue(Constraint),
         Lambda1 = p.GetValue(Lambda1), Lambda2 = p.GetValue(Lambda2), GuessByRl = p.GetValue(GuessByRl),
         LearningRate = p.GetValue(LearningRate), EvalEvery = p.GetValue(EvalEvery), EvalExamples = p.GetValue(EvalExamples),
         Seed = p.GetValue(Seed),

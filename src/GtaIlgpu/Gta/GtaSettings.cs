@@ -21,6 +21,12 @@ public sealed record GtaSettings
     /// needs many examples per update before a small model's guess starts to depend on the text.
     /// </summary>
     public int SftPrompts { get; init; }
+    /// <summary>
+    /// Each of the μ updates after the first takes a fresh SFT batch of training examples (the first uses
+    /// the rollout prompts). Off: all μ updates reuse one SFT batch. Reusing the rollouts is what μ is for;
+    /// the SFT batch costs no rollouts, so fresh examples add μ times the supervised signal per step.
+    /// </summary>
+    public bool FreshSftPerUpdate { get; init; } = true;
     /// <summary>Completions per prompt (G, the group size).</summary>
     public int Generations { get; init; } = 16;
     public float Temperature { get; init; } = 1.0f;

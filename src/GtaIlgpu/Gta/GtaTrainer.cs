@@ -175,26 +175,8 @@ public sealed class GtaTrainer : IDisposable
         }
 
         // ---- SFT batch: the teacher-forced guess (gta) or answer (sft baseline) -------------------
-        BatchWorkspace? sft = null;
-        if (s.Method == TrainingMethod.Sft || (s.Method == TrainingMethod.Gta && !s.GuessByRl))
-        {
-            // The rollout prompts first, then (with SftPrompts > P) further examples for the SFT loss only.
-            int rows = Math.Max(P, s.SftPrompts);
-            var sftExamples = new int[rows];
-            for (int i = 0; i < rows; i++) sftExamples[i] = i < P ? examples[i] : NextExample();
-            var prompts = new int[rows][];
-            var targets = new int[rows][];
-            for (int i = 0; i < rows; i++)
-            {
-                prompts[i] = PromptIds(sftExamples[i]);
-                string gold = _train[sftExamples[i]].Label;
-                targets[i] = s.Method == TrainingMethod.Sft ? _format.Completion(CompletionTemplate.Answer, gold, "") : _format.Guess(gold);
-            }
-            int longest = prompts.Zip(targets, (p, t) => p.Length + t.Length).Max();
-            sft = _sftPool.Get(rows, Math.Max(1, longest - 1));
-            sft.Pack(prompts, targets, (_, _) => true, _format.EndOfText);
-            Upload(sft);
-        }
+        bool usesSft = s.Method == TrainingMethod.Sft || (s.Method == TrainingMethod.Gta && !s.GuessByRl);
+        BatchWorkspace? sft = usesSft ? PackSftBatch(examples) : null;
 
         // ---- μ policy updates ---------------------------------------------------------------------
         float sftLoss = 0, rlLoss = 0, kl = 0, clipFraction = 0, cos = 0, norm = 0;
@@ -219,6 +201,7 @@ public sealed class GtaTrainer : IDisposable
             }
             if (sft is not null)
             {
+                if (k > 0 && s.FreshSftPerUpdate) sft = PackSftBatch([]);
                 _policy.Forward(sft.Acts, sft.Inputs.View);
                 sftLoss = sft.Loss.Compute(sft.Acts, withGradient: true);
                 if (!float.IsFinite(sftLoss)) throw new NonFiniteException($"SFT loss is {sftLoss} at step {StepsDone + 1}");
@@ -238,6 +221,30 @@ public sealed class GtaTrainer : IDisposable
         double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
         return new GtaStepMetrics(StepsDone, formatMean, accuracyMean, rewardStd, zeroSpread, kl, clipFraction, sftLoss, rlLoss,
             cos, dropped, norm, lr, tokens / seconds, completionLength, seconds);
+    }
+
+    /// <summary>
+    /// Packs one SFT batch: the given rollout examples first, then further training examples up to
+    /// max(P, SftPrompts) rows, each with its teacher-forced target (the guess for gta, the answer for sft).
+    /// </summary>
+    private BatchWorkspace PackSftBatch(int[] rolloutExamples)
+    {
+        var s = Settings;
+        int rows = Math.Max(s.PromptsPerStep, s.SftPrompts);
+        var prompts = new int[rows][];
+        var targets = new int[rows][];
+        for (int i = 0; i < rows; i++)
+        {
+            int example = i < rolloutExamples.Length ? rolloutExamples[i] : NextExample();
+            prompts[i] = PromptIds(example);
+            string gold = _train[example].Label;
+            targets[i] = s.Method == TrainingMethod.Sft ? _format.Completion(CompletionTemplate.Answer, gold, "") : _format.Guess(gold);
+        }
+        int longest = prompts.Zip(targets, (p, t) => p.Length + t.Length).Max();
+        var sft = _sftPool.Get(rows, Math.Max(1, longest - 1));
+        sft.Pack(prompts, targets, (_, _) => true, _format.EndOfText);
+        Upload(sft);
+        return sft;
     }
 
     /// <summary>The RL mask: completion token j takes part unless it lies in the guess span [Start, End).</summary>
