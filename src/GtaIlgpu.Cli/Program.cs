@@ -7,6 +7,7 @@ root.Subcommands.Add(DataCommand.Build());
 root.Subcommands.Add(BaseCommand.Build());
 root.Subcommands.Add(TrainCommand.Build());
 root.Subcommands.Add(CompareCommand.Build());
+root.Subcommands.Add(ReportCommand.Build());
 root.Subcommands.Add(EvalCommand.Build());
 root.Subcommands.Add(GenerateCommand.Build());
 root.Subcommands.Add(LogprobsCommand.Build());
