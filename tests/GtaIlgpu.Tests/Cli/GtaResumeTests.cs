@@ -59,7 +59,7 @@ public sealed class GtaResumeTests : IDisposable
         Assert.True(File.Exists(Path.Combine(checkpoint, "reference.safetensors")), "β ≠ 0: the frozen reference belongs in the checkpoint");
         var state = TrainingCheckpoint.ReadState(checkpoint);
         Assert.Equal(40, state.DataOrder!.Length);
-        Assert.Equal(8, state.DataPosition); // one epoch of 40 done, then 8 examples of the reshuffled order
+        Assert.Equal(16, state.DataPosition); // 6 steps × (8 + 8 fresh SFT rows for the second update) = 96: two epochs of 40, then 16
         Assert.NotEqual(Enumerable.Range(0, 40), state.DataOrder);
 
         // Only --steps, --checkpoint-every, --stop-after and --device may be given with --resume.
