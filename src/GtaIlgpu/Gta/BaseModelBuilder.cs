@@ -14,7 +14,7 @@ public sealed record BaseSettings
     public int Channels { get; init; } = 128;
     public int Heads { get; init; } = 4;
     public int MaxSequence { get; init; } = 96;
-    public int PretrainSteps { get; init; } = 200;
+    public int PretrainSteps { get; init; } = 800;
     public int PrimeSteps { get; init; } = 150;
     public int Batch { get; init; } = 16;
     public float LearningRate { get; init; } = 1e-3f;

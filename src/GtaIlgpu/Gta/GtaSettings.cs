@@ -12,15 +12,15 @@ public enum TrainingMethod { Gta, Sft, Grpo }
 public sealed record GtaSettings
 {
     public TrainingMethod Method { get; init; } = TrainingMethod.Gta;
-    public int Steps { get; init; } = 60;
+    public int Steps { get; init; } = 120;
     /// <summary>Prompts per step (P); each gets G completions for RL and one teacher-forced guess for SFT.</summary>
-    public int PromptsPerStep { get; init; } = 8;
+    public int PromptsPerStep { get; init; } = 4;
     /// <summary>
     /// Teacher-forced prompts in the SFT batch (0: the P rollout prompts). A larger value adds further
     /// training examples to the SFT loss only: cheap next to rollouts, and the cross-entropy on the guess
     /// needs many examples per update before a small model's guess starts to depend on the text.
     /// </summary>
-    public int SftPrompts { get; init; }
+    public int SftPrompts { get; init; } = 32;
     /// <summary>
     /// Each of the μ updates after the first takes a fresh SFT batch of training examples (the first uses
     /// the rollout prompts). Off: all μ updates reuse one SFT batch. Reusing the rollouts is what μ is for;
@@ -28,11 +28,11 @@ public sealed record GtaSettings
     /// </summary>
     public bool FreshSftPerUpdate { get; init; } = true;
     /// <summary>Completions per prompt (G, the group size).</summary>
-    public int Generations { get; init; } = 16;
+    public int Generations { get; init; } = 8;
     public float Temperature { get; init; } = 1.0f;
     public int TopK { get; init; }
     public float TopP { get; init; } = 1.0f;
-    public int MaxCompletionTokens { get; init; } = 32;
+    public int MaxCompletionTokens { get; init; } = 24;
     /// <summary>Policy updates per generated batch (μ).</summary>
     public int Mu { get; init; } = 4;
     /// <summary>KL coefficient to the frozen reference (β).</summary>
@@ -51,7 +51,7 @@ public sealed record GtaSettings
     public int WarmupSteps { get; init; } = 5;
     public float WeightDecay { get; init; }
     public float ClipNorm { get; init; } = 1f;
-    public int EvalEvery { get; init; } = 10;
+    public int EvalEvery { get; init; } = 20;
     public int EvalExamples { get; init; } = 200;
     public ulong Seed { get; init; } = 1;
 

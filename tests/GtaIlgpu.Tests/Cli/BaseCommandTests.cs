@@ -21,18 +21,6 @@ public class BaseCommandTests
         "--eval-examples", "4", "--device", "cpu",
     ];
 
-    private static string WriteDataset(string folder, IEnumerable<GtaIlgpu.Data.LabeledExample> train, IEnumerable<GtaIlgpu.Data.LabeledExample> validation,
-        IEnumerable<GtaIlgpu.Data.LabeledExample> test)
-    {
-        Directory.CreateDirectory(folder);
-        void Write(string name, IEnumerable<GtaIlgpu.Data.LabeledExample> rows) =>
-            File.WriteAllLines(Path.Combine(folder, name), rows.Select(r => JsonSerializer.Serialize(new { text = r.Text, label = r.Label })));
-        Write("train.jsonl", train);
-        Write("validation.jsonl", validation);
-        Write("test.jsonl", test);
-        return folder;
-    }
-
     /// <summary>metrics.jsonl without its wall-clock fields, which differ from run to run.</summary>
     private static string[] WithoutClock(string path) => File.ReadAllLines(path).Select(line =>
     {
@@ -49,7 +37,7 @@ public class BaseCommandTests
         try
         {
             var data = GtaEndToEndTests.SyntheticSentiment(40, 6, 7);
-            string dataDir = WriteDataset(Path.Combine(root, "data"), data.Train, data.Validation, data.Test);
+            string dataDir = DatasetFolder.Write(Path.Combine(root, "data"), data.Train, data.Validation, data.Test);
             string baseDir = Path.Combine(root, "base");
             Assert.Equal(0, CliErrors.Invoke(BaseCommand.Build(), [.. TinyBase, "--device", "cpu", "--data", dataDir, "--out", baseDir]));
             foreach (var file in new[] { "model.safetensors", "config.json", "vocab.gta.json", "gta_base.json" })
@@ -66,7 +54,7 @@ public class BaseCommandTests
 
             // A dataset with a label the base was never primed on is refused in one line.
             var relabelled = data.Test.Select(e => e with { Label = "neutral" }).ToList();
-            string other = WriteDataset(Path.Combine(root, "other"), [.. data.Train, .. relabelled], data.Validation, data.Test);
+            string other = DatasetFolder.Write(Path.Combine(root, "other"), [.. data.Train, .. relabelled], data.Validation, data.Test);
             Assert.Equal(2, CliErrors.Invoke(TrainCommand.Build(), [.. TinyTrain, "--data", other, "--model", baseDir, "--out", Path.Combine(root, "refused")]));
             Assert.False(File.Exists(Path.Combine(root, "refused", "metrics.jsonl")));
         }

@@ -1,3 +1,4 @@
+using GtaIlgpu.Tests.Fixtures;
 using System.Text.Json;
 using GtaIlgpu.Cli.Commands;
 using GtaIlgpu.Tests.Gta;
@@ -8,18 +9,6 @@ namespace GtaIlgpu.Tests.Cli;
 [Collection(GtaIlgpu.Tests.Fixtures.ConsoleCollection.Name)]
 public class GtaCommandsTests
 {
-    internal static string WriteDataset(string folder)
-    {
-        var data = GtaEndToEndTests.SyntheticSentiment(40, 6, 7);
-        Directory.CreateDirectory(folder);
-        void Write(string name, IEnumerable<GtaIlgpu.Data.LabeledExample> rows) =>
-            File.WriteAllLines(Path.Combine(folder, name), rows.Select(r => JsonSerializer.Serialize(new { text = r.Text, label = r.Label })));
-        Write("train.jsonl", data.Train);
-        Write("validation.jsonl", data.Validation);
-        Write("test.jsonl", data.Test);
-        return folder;
-    }
-
     private static readonly string[] Tiny =
     [
         "--steps", "2", "--prompts", "2", "--generations", "2", "--mu", "1", "--max-completion", "16", "--eval-every", "1",
@@ -33,7 +22,7 @@ public class GtaCommandsTests
         string root = Path.Combine(Path.GetTempPath(), $"gta-cli-{Guid.NewGuid():N}");
         try
         {
-            string data = WriteDataset(Path.Combine(root, "data"));
+            string data = DatasetFolder.WriteSynthetic(Path.Combine(root, "data"));
             string run = Path.Combine(root, "run");
             Assert.Equal(0, CliErrors.Invoke(TrainCommand.Build(), [.. Tiny, "--data", data, "--out", run]));
             foreach (var file in new[] { "config.json", "metrics.jsonl", "validation.jsonl", "eval.json", "rewards.png", "accuracy.png", "checkpoint/model.safetensors", "checkpoint/vocab.gta.json" })

@@ -12,7 +12,7 @@ public sealed class GtaResumeTests : IDisposable
     private readonly string _root = Path.Combine(Path.GetTempPath(), $"gta-train-resume-{Guid.NewGuid():N}");
     private readonly string _data;
 
-    public GtaResumeTests() => _data = GtaCommandsTests.WriteDataset(Path.Combine(_root, "data"));
+    public GtaResumeTests() => _data = DatasetFolder.WriteSynthetic(Path.Combine(_root, "data"));
 
     public void Dispose()
     {

@@ -30,7 +30,7 @@ public sealed class HuggingFaceGtaTests : IDisposable
     [Fact]
     public void A_downloaded_gpt2_is_primed_trained_evaluated_generated_from_and_resumed()
     {
-        string data = GtaCommandsTests.WriteDataset(Path.Combine(_root, "data"));
+        string data = DatasetFolder.WriteSynthetic(Path.Combine(_root, "data"));
         string gpt2 = Path.Combine(_root, "gpt2");
         var hf = PretrainedBaseTests.WriteTinyGpt2(gpt2);
 

@@ -31,18 +31,6 @@ public class ReportCommandTests
 
     private const string Invocation = "STEPS='2' SEEDS='1 2' DATASETS='alpha beta' OUT='runs/paper' scripts/paper-experiment.sh";
 
-    private static string WriteDataset(string folder, ulong seed)
-    {
-        var data = GtaEndToEndTests.SyntheticSentiment(40, 6, seed);
-        Directory.CreateDirectory(folder);
-        void Write(string name, IEnumerable<GtaIlgpu.Data.LabeledExample> rows) =>
-            File.WriteAllLines(Path.Combine(folder, name), rows.Select(r => JsonSerializer.Serialize(new { text = r.Text, label = r.Label })));
-        Write("train.jsonl", data.Train);
-        Write("validation.jsonl", data.Validation);
-        Write("test.jsonl", data.Test);
-        return folder;
-    }
-
     /// <summary>
     /// The runs tree of a two-dataset study. A tiny model's test metrics are all alike (usually 0), which
     /// would let a report that prints the wrong run's numbers pass, so each eval.json then gets distinct
@@ -50,8 +38,8 @@ public class ReportCommandTests
     /// </summary>
     private static Dictionary<string, ClassificationMetrics> BuildStudy(string root, string runs)
     {
-        string alpha = WriteDataset(Path.Combine(root, "data", "alpha"), 7);
-        string beta = WriteDataset(Path.Combine(root, "data", "beta"), 11);
+        string alpha = DatasetFolder.WriteSynthetic(Path.Combine(root, "data", "alpha"), 7);
+        string beta = DatasetFolder.WriteSynthetic(Path.Combine(root, "data", "beta"), 11);
         void Ok(System.CommandLine.Command command, params string[] args) => Assert.Equal(0, CliErrors.Invoke(command, args));
 
         foreach (var (name, data) in new[] { ("alpha", alpha), ("beta", beta) })
@@ -159,8 +147,8 @@ public class ReportCommandTests
             Assert.Contains(Ablation("GTA(RL): guess trained by RL", "alpha/ablations/guess-by-rl", "– (no SFT gradient)"), readme);
 
             // (d) Budgets from config.json and the base; the device; wall time from timings.tsv; how to reproduce.
-            Assert.Contains("| alpha | 2 | 2 | 2 | 1 | 0.01 | 0 | 0.0003 | 1 | 16 | 1, 2 | 1 layer × 16 channels, 2 heads, window 64", readme);
-            Assert.Contains("| beta | 2 | 2 | 2 | 1 | 0.01 | 0 | 0.0003 | 1 | 16 | 1 | ", readme);
+            Assert.Contains("| alpha | 2 | 2 | 2 | 1 | 0.01 | 32 | 0.0003 | 1 | 16 | 1, 2 | 1 layer × 16 channels, 2 heads, window 64", readme);
+            Assert.Contains("| beta | 2 | 2 | 2 | 1 | 0.01 | 32 | 0.0003 | 1 | 16 | 1 | ", readme);
             Assert.Contains("Every run of a dataset has the same budget", readme);
             Assert.Contains("Machine: test machine. Backend of the runs: cpu.", readme);
             Assert.Contains("| **total** |  | 1:02:05 |  |", readme);
