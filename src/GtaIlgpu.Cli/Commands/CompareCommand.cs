@@ -75,7 +75,7 @@ public static class CompareCommand
         md.AppendLine(CultureInfo.InvariantCulture, $"# sft vs grpo vs gta on {dataset}");
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture,
-            $"Same base, {settings.Steps} steps of {settings.PromptsPerStep} prompts each (RL: {settings.Generations} completions per prompt, μ = {settings.Mu}), seed {settings.Seed}, device {backend.Name}. Test split, greedy decoding.");
+            $"Same base, {settings.Steps} steps of {settings.PromptsPerStep} prompts each (RL: {settings.Generations} completions per prompt, μ = {settings.Mu} updates per step; SFT and GTA's guess: {Math.Max(settings.PromptsPerStep, settings.SftPrompts)} teacher-forced rows per update{(settings.FreshSftPerUpdate ? ", fresh for each update" : "")}), seed {settings.Seed}, device {backend.Name}. Test split, greedy decoding.");
         md.AppendLine();
         md.AppendLine("| method | accuracy | macro F1 | weighted F1 | format-valid | guess accuracy | answer corrects wrong guess |");
         md.AppendLine("|---|---|---|---|---|---|---|");
