@@ -23,7 +23,7 @@
 # settings than experiment.tsv records is refused, so one study never mixes two budgets.
 set -euo pipefail
 
-STEPS="${STEPS:-60}"                                # training steps of every method and ablation
+STEPS="${STEPS:-120}"                               # training steps of every method and ablation (gta train's default)
 SEEDS="${SEEDS:-1 2}"                               # the first: every dataset; the others: the first dataset only
 DATASETS="${DATASETS:-sst5 emotion massive bbc}"    # benchmark names (or dataset folders); the first gets seeds and ablations
 OUT="${OUT:-runs/paper}"                            # the runs tree, relative to the repository root
