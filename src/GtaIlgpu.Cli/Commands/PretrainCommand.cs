@@ -105,10 +105,7 @@ public static class PretrainCommand
 
     private static int Resume(DirectoryInfo runDir, int? newSteps, int? newCheckpointEvery, int stopAfter, string device)
     {
-        if (!runDir.Exists) throw new DirectoryNotFoundException($"run folder not found: {runDir.FullName}");
-        string checkpoint = TrainingCheckpoint.Latest(runDir.FullName)
-            ?? throw new InvalidDataException($"{runDir.FullName}: no training checkpoint to resume from (was the run started with --checkpoint-every?)");
-        var state = TrainingCheckpoint.ReadState(checkpoint);
+        var (checkpoint, state) = TrainingCheckpoint.ForResume(runDir.FullName);
         var spec = RunSpec.FromJson(state.Run, Path.Combine(checkpoint, TrainingCheckpoint.StateFile));
         if (newSteps is { } total)
         {

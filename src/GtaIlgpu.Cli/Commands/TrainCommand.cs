@@ -87,10 +87,7 @@ public static class TrainCommand
 
     private static int Resume(string runDir, int? newSteps, int? newCheckpointEvery, int stopAfter, string device)
     {
-        if (!Directory.Exists(runDir)) throw new DirectoryNotFoundException($"run folder not found: {runDir}");
-        string checkpoint = TrainingCheckpoint.Latest(runDir)
-            ?? throw new InvalidDataException($"{runDir}: no training checkpoint to resume from (was the run started with --checkpoint-every or --stop-after?)");
-        var state = TrainingCheckpoint.ReadState(checkpoint);
+        var (checkpoint, state) = TrainingCheckpoint.ForResume(runDir);
         var spec = GtaRunSpec.FromJson(state.Run, Path.Combine(checkpoint, TrainingCheckpoint.StateFile));
         if (newSteps is { } total)
         {

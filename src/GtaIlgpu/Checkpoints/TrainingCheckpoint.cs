@@ -118,6 +118,15 @@ public static class TrainingCheckpoint
         return folder;
     }
 
+    /// <summary>The latest checkpoint of a run folder and its state, for --resume; a clear error when there is none.</summary>
+    public static (string Checkpoint, TrainingState State) ForResume(string runDir)
+    {
+        if (!Directory.Exists(runDir)) throw new DirectoryNotFoundException($"run folder not found: {runDir}");
+        string checkpoint = Latest(runDir)
+            ?? throw new InvalidDataException($"{runDir}: no training checkpoint to resume from (was the run started with --checkpoint-every or --stop-after?)");
+        return (checkpoint, ReadState(checkpoint));
+    }
+
     public static TrainingState ReadState(string checkpoint)
     {
         string path = Path.Combine(checkpoint, StateFile);

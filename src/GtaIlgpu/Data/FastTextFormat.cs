@@ -9,16 +9,7 @@ internal static class FastTextFormat
 {
     public const string Prefix = "__label__";
 
-    public static IEnumerable<RawRow> Read(string path)
-    {
-        int lineNumber = 0;
-        foreach (var line in File.ReadLines(path))
-        {
-            lineNumber++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            yield return ParseLine(line, lineNumber);
-        }
-    }
+    public static IEnumerable<RawRow> Read(string path) => LineRecords.Read(path, ParseLine);
 
     internal static RawRow ParseLine(string line, int lineNumber)
     {

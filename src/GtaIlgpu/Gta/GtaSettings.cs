@@ -51,7 +51,7 @@ public sealed record GtaSettings
     public int WarmupSteps { get; init; } = 5;
     public float WeightDecay { get; init; }
     public float ClipNorm { get; init; } = 1f;
-    public int EvalEvery { get; init; } = 20;
+    public int EvalEvery { get; init; } = 40;
     public int EvalExamples { get; init; } = 200;
     public ulong Seed { get; init; } = 1;
 

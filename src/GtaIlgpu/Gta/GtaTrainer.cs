@@ -36,6 +36,11 @@ public sealed class GtaTrainer : IDisposable
     private Rng _rng;
     private readonly int[] _order;
     private readonly Dictionary<int, int[]> _promptCache = [];
+    // The SFT target of each label, encoded once, and the row arrays one SFT batch is packed from
+    // (refilled for every update instead of reallocated).
+    private readonly Dictionary<string, int[]> _sftTargetByLabel = [];
+    private readonly int[][] _sftPromptRows;
+    private readonly int[][] _sftTargetRows;
     private int _cursor;
 
     public GtaTrainer(Gpt policy, PromptFormat format, IReadOnlyList<LabeledExample> train, GtaSettings settings)
@@ -53,6 +58,9 @@ public sealed class GtaTrainer : IDisposable
         _sftPool = new WorkspacePool(backend, policy.Config);
         _rng = new Rng(settings.Seed);
         _order = Enumerable.Range(0, train.Count).ToArray();
+        int sftRows = Math.Max(settings.PromptsPerStep, settings.SftPrompts);
+        _sftPromptRows = new int[sftRows][];
+        _sftTargetRows = new int[sftRows][];
         Shuffle();
         bool usesRl = settings.Method != TrainingMethod.Sft;
         if (usesRl)
@@ -229,22 +237,28 @@ public sealed class GtaTrainer : IDisposable
     /// </summary>
     private BatchWorkspace PackSftBatch(int[] rolloutExamples)
     {
-        var s = Settings;
-        int rows = Math.Max(s.PromptsPerStep, s.SftPrompts);
-        var prompts = new int[rows][];
-        var targets = new int[rows][];
-        for (int i = 0; i < rows; i++)
+        int longest = 0;
+        for (int i = 0; i < _sftPromptRows.Length; i++)
         {
             int example = i < rolloutExamples.Length ? rolloutExamples[i] : NextExample();
-            prompts[i] = PromptIds(example);
-            string gold = _train[example].Label;
-            targets[i] = s.Method == TrainingMethod.Sft ? _format.Completion(CompletionTemplate.Answer, gold, "") : _format.Guess(gold);
+            _sftPromptRows[i] = PromptIds(example);
+            _sftTargetRows[i] = SftTarget(_train[example].Label);
+            longest = Math.Max(longest, _sftPromptRows[i].Length + _sftTargetRows[i].Length);
         }
-        int longest = prompts.Zip(targets, (p, t) => p.Length + t.Length).Max();
-        var sft = _sftPool.Get(rows, Math.Max(1, longest - 1));
-        sft.Pack(prompts, targets, (_, _) => true, _format.EndOfText);
+        var sft = _sftPool.Get(_sftPromptRows.Length, Math.Max(1, longest - 1));
+        sft.Pack(_sftPromptRows, _sftTargetRows, (_, _) => true, _format.EndOfText);
         Upload(sft);
         return sft;
+    }
+
+    /// <summary>The teacher-forced target of a label: the guess for gta, the bare answer for the sft baseline.</summary>
+    private int[] SftTarget(string gold)
+    {
+        if (!_sftTargetByLabel.TryGetValue(gold, out var target))
+            _sftTargetByLabel[gold] = target = Settings.Method == TrainingMethod.Sft
+                ? _format.Completion(CompletionTemplate.Answer, gold, "")
+                : _format.Guess(gold);
+        return target;
     }
 
     /// <summary>The RL mask: completion token j takes part unless it lies in the guess span [Start, End).</summary>
