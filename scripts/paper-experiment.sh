@@ -6,9 +6,10 @@
 #
 # Every variable below can be set from the environment. For each dataset: one base (`gta base`), then
 # `gta compare --model BASE` (sft, grpo and gta from that base with the same budget and the first seed).
-# On the first dataset also: a compare for every further seed (same base), and the GTA ablations with the
-# first seed: --constraint none, --constraint pcgrad and --guess-by-rl (the paper's "GTA(RL)"); the
-# gate run is the compare's gta. Finally `gta report` writes $REPORT_OUT/README.md and its figures.
+# On the first dataset also, before the next dataset starts: a compare for every further seed (same
+# base), and the GTA ablations with the first seed: --constraint none, --constraint pcgrad and
+# --guess-by-rl (the paper's "GTA(RL)"); the gate run is the compare's gta. Finally `gta report` writes
+# $REPORT_OUT/README.md and its figures.
 #
 # Layout under $OUT (what `gta report` reads):
 #   experiment.tsv                       the settings of this study (key TAB value), written at the start
@@ -131,6 +132,7 @@ ablation() {  # ablation DATASET NAME ARGS...
 }
 
 study_start=$(date +%s)
+first="${datasets[0]}"
 for data in "${datasets[@]}"; do
   name="$(basename "$data")"
   base="$OUT/$name/base"
@@ -140,13 +142,15 @@ for data in "${datasets[@]}"; do
     run_gta base "$name" base --data "$data" --seed "$main_seed" --device "$DEVICE" "${base_args[@]}" --out "$base" $(again_or_fresh "$base")
   fi
   compare "$data" "$main_seed"
+  # The first dataset is finished (seeds, ablations) before the next starts, so a study stopped early
+  # still has its spread and ablations, and the missing columns are whole datasets.
+  if [ "$data" = "$first" ]; then
+    for seed in "${seeds[@]:1}"; do compare "$first" "$seed"; done
+    ablation "$first" none --constraint none
+    ablation "$first" pcgrad --constraint pcgrad
+    ablation "$first" guess-by-rl --guess-by-rl
+  fi
 done
-
-first="${datasets[0]}"
-for seed in "${seeds[@]:1}"; do compare "$first" "$seed"; done
-ablation "$first" none --constraint none
-ablation "$first" pcgrad --constraint pcgrad
-ablation "$first" guess-by-rl --guess-by-rl
 
 run_gta report all report --runs "$OUT" --out "$REPORT_OUT"
 echo "== study took $(hms $(($(date +%s) - study_start))) (this invocation; timings.tsv holds every stage)"

@@ -44,7 +44,7 @@ public static class BaseCommand
         var (model, format) = from is null ? GtaRunner.BuildBase(backend, data, settings, task) : GtaRunner.BuildPretrainedBase(backend, data, from, settings, task);
         using (model)
         {
-            var validation = data.Validation.Take(200).ToList();
+            var validation = data.ValidationSample(200);
             // A quarter of the window leaves the prompt room even in tiny test models.
             int maxCompletion = Math.Min(new GtaSettings().MaxCompletionTokens, model.Config.MaxSequence / 4);
             var table = new Table().AddColumns("template (validation, greedy)", "accuracy", "format-valid");

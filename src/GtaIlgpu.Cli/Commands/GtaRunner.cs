@@ -94,7 +94,10 @@ public static class GtaRunner
             });
         var (model, format) = result ?? throw new InvalidOperationException("the base model was not built");
         AnsiConsole.MarkupLineInterpolated(
-            $"[grey]base:[/] {model.Config.Layers} layers, {model.Config.Channels} channels, {model.Config.Heads} heads, vocabulary {model.Config.VocabSize}, {model.Layout.ParameterCount / 1e6:F2}M parameters");
+            $"[grey]base:[/] {model.Config.Layers} layers, {model.Config.Channels} channels, {model.Config.Heads} heads, window {model.Config.MaxSequence}, vocabulary {model.Config.VocabSize}, {model.Layout.ParameterCount / 1e6:F2}M parameters");
+        if (model.Config.MaxSequence > settings.MaxSequence)
+            AnsiConsole.MarkupLineInterpolated(
+                $"[yellow]note:[/] window {settings.MaxSequence} → {model.Config.MaxSequence}: the instruction with {format.Labels.Count} labels takes {Enum.GetValues<CompletionTemplate>().Max(format.InstructionTokens)} tokens and every prompt keeps at least {BaseModelBuilder.MinTextTokens} tokens of text");
         return (model, format);
     }
 
@@ -141,7 +144,7 @@ public static class GtaRunner
     public static RunResult Train(Gpt model, PromptFormat format, DatasetSplits data, GtaSettings settings, string runDir,
         IReadOnlyDictionary<string, object?> runInfo, StageCheckpoints? checkpoints = null)
     {
-        var validationSet = data.Validation.Take(settings.EvalExamples).ToList();
+        var validationSet = data.ValidationSample(settings.EvalExamples);
         var steps = new List<GtaStepMetrics>();
         var validation = new List<ValidationPoint>();
         var metricsLines = new StringBuilder();

@@ -56,6 +56,16 @@ public sealed class Rng
         return (int)((NextUInt64() >> 32) * (ulong)bound >> 32);
     }
 
+    /// <summary>Fisher–Yates shuffle in place (from the end, one draw per position), the order every seeded shuffle here uses.</summary>
+    public void Shuffle<T>(Span<T> items)
+    {
+        for (int i = items.Length - 1; i > 0; i--)
+        {
+            int j = NextInt(i + 1);
+            (items[i], items[j]) = (items[j], items[i]);
+        }
+    }
+
     /// <summary>Standard normal by Box–Muller (one value per call; the partner is discarded for simplicity).</summary>
     public double NextNormal()
     {

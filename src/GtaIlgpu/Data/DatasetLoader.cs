@@ -149,11 +149,7 @@ public static class DatasetLoader
             var indices = byLabel[label];
             int take = Math.Min(indices.Count - 1, (int)Math.Round(indices.Count * fraction, MidpointRounding.AwayFromZero));
             var candidates = indices.Skip(1).ToArray(); // the first occurrence stays in train
-            for (int i = candidates.Length - 1; i > 0; i--)
-            {
-                int j = rng.NextInt(i + 1);
-                (candidates[i], candidates[j]) = (candidates[j], candidates[i]);
-            }
+            rng.Shuffle<int>(candidates);
             for (int k = 0; k < take; k++) moved[candidates[k]] = true;
         }
         List<LabeledExample> kept = [], carved = [];

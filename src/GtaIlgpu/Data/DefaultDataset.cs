@@ -67,11 +67,7 @@ public static class DefaultDataset
         foreach (var group in groups)
         {
             var shuffled = group.ToArray();
-            for (int i = shuffled.Length - 1; i > 0; i--)
-            {
-                int j = rng.NextInt(i + 1);
-                (shuffled[i], shuffled[j]) = (shuffled[j], shuffled[i]);
-            }
+            rng.Shuffle<LabeledExample>(shuffled);
             int nTest = shuffled.Length / 10, nValidation = shuffled.Length / 10;
             test.AddRange(shuffled.Take(nTest));
             validation.AddRange(shuffled.Skip(nTest).Take(nValidation));
@@ -79,11 +75,7 @@ public static class DefaultDataset
         }
         // Interleave classes and sources in the training order with one more seeded shuffle.
         var trainArray = train.ToArray();
-        for (int i = trainArray.Length - 1; i > 0; i--)
-        {
-            int j = rng.NextInt(i + 1);
-            (trainArray[i], trainArray[j]) = (trainArray[j], trainArray[i]);
-        }
+        rng.Shuffle<LabeledExample>(trainArray);
         return new DatasetSplits(Name, trainArray, validation, test);
     }
 

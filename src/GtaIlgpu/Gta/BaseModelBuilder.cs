@@ -41,6 +41,7 @@ public static class BaseModelBuilder
         string task = taskName ?? TaskNameDefault;
         var vocabulary = PromptFormat.BuildVocabulary(data.Train.Select(e => e.Text), labels, task);
         var format = new PromptFormat(vocabulary, task, labels);
+        settings = settings with { MaxSequence = Window(settings.MaxSequence, format) };
         var config = new GptConfig(settings.Layers, settings.Channels, settings.Heads, vocabulary.Size, settings.MaxSequence);
         var model = new Gpt(backend, config);
         try
@@ -55,6 +56,21 @@ public static class BaseModelBuilder
             model.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Text tokens every prompt keeps at least: MASSIVE's 18-label instruction alone takes most of a 96-token window.</summary>
+    public const int MinTextTokens = 24;
+
+    /// <summary>
+    /// The model's window: the requested one, or, when the instruction would leave fewer than
+    /// <see cref="MinTextTokens"/> tokens of text next to a default-length completion, the smallest
+    /// multiple of 16 that does (otherwise many-label datasets would be classified from three words).
+    /// </summary>
+    public static int Window(int requested, PromptFormat format)
+    {
+        int instruction = Enum.GetValues<CompletionTemplate>().Max(format.InstructionTokens);
+        int needed = instruction + MinTextTokens + new GtaSettings().MaxCompletionTokens;
+        return needed <= requested ? requested : (needed + 15) / 16 * 16;
     }
 
     private static void Pretrain(Gpt model, CompactVocabulary vocabulary, DatasetSplits data, BaseSettings settings, Action<string, int, int>? progress)

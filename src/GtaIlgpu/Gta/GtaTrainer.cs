@@ -116,14 +116,7 @@ public sealed class GtaTrainer : IDisposable
         return ids;
     }
 
-    private void Shuffle()
-    {
-        for (int i = _order.Length - 1; i > 0; i--)
-        {
-            int j = _rng.NextInt(i + 1);
-            (_order[i], _order[j]) = (_order[j], _order[i]);
-        }
-    }
+    private void Shuffle() => _rng.Shuffle<int>(_order);
 
     private int NextExample()
     {

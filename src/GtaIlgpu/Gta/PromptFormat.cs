@@ -52,6 +52,9 @@ public sealed class PromptFormat
 
     public int[] Prompt(string text, CompletionTemplate template) => Encode(PromptText(text, template));
 
+    /// <summary>Tokens of the prompt without its text: the instruction line (with the label list) and "Reply:".</summary>
+    public int InstructionTokens(CompletionTemplate template) => Encode(Head(template)).Length + Encode("\nReply:").Length;
+
     /// <summary>The prompt's tokens, cutting the text (not the instruction) so it fits in maxTokens.</summary>
     public int[] Prompt(string text, CompletionTemplate template, int maxTokens)
     {

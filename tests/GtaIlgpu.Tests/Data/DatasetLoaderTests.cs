@@ -239,6 +239,23 @@ public class DatasetLoaderTests
     }
 
     [Fact]
+    public void Validation_sample_is_a_seeded_draw_over_the_whole_split_not_its_first_rows()
+    {
+        // A validation file grouped by label, as SST-5's is: the first 60 rows hold only "a".
+        var validation = Enumerable.Range(0, 120).Select(i => new LabeledExample($"v{i}", i < 60 ? "a" : "b", $"v:{i}")).ToList();
+        var splits = new DatasetSplits("grouped", validation, validation, validation);
+
+        var sample = splits.ValidationSample(40);
+        Assert.Equal(40, sample.Count);
+        Assert.InRange(sample.Count(e => e.Label == "b"), 12, 28); // the first 40 rows would give 0
+        Assert.Equal(sample.Distinct().Count(), sample.Count);
+        Assert.Equal(sample.OrderBy(e => validation.IndexOf(e)), sample); // kept in file order
+        Assert.Equal(sample, splits.ValidationSample(40)); // the same subset for every run
+        Assert.Same(validation, splits.ValidationSample(120));
+        Assert.Same(validation, splits.ValidationSample(500));
+    }
+
+    [Fact]
     public void Benchmark_names_resolve_through_the_environment_variable_first()
     {
         using var dir = new TempFolder();

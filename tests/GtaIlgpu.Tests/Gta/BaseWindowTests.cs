@@ -1,0 +1,41 @@
+using GtaIlgpu.Gta;
+using GtaIlgpu.Rewards;
+
+namespace GtaIlgpu.Tests.Gta;
+
+/// <summary>The base's window grows only when the instruction would crowd out the text.</summary>
+public class BaseWindowTests
+{
+    private static PromptFormat Format(IReadOnlyList<string> labels) =>
+        new(PromptFormat.BuildVocabulary(["set an alarm for seven tomorrow morning please"], labels, "intent"), "intent", labels);
+
+    [Fact]
+    public void Two_labels_keep_the_requested_window()
+    {
+        var format = Format(["positive", "negative"]);
+        Assert.Equal(96, BaseModelBuilder.Window(96, format));
+    }
+
+    [Fact]
+    public void Many_labels_grow_the_window_to_a_multiple_of_16_that_leaves_room_for_text()
+    {
+        // MASSIVE's 18 scenario labels: their instruction alone is longer than the 72 prompt tokens of a 96 window.
+        string[] labels = ["alarm", "audio", "calendar", "cooking", "datetime", "email", "general", "iot", "lists", "music", "news", "play",
+            "qa", "recommendation", "social", "takeaway", "transport", "weather"];
+        var format = Format(labels);
+        int instruction = Enum.GetValues<CompletionTemplate>().Max(format.InstructionTokens);
+        int completion = new GtaSettings().MaxCompletionTokens;
+        Assert.True(instruction + completion > 96 - BaseModelBuilder.MinTextTokens, $"instruction {instruction} tokens");
+
+        int window = BaseModelBuilder.Window(96, format);
+        Assert.Equal(0, window % 16);
+        Assert.True(window - instruction - completion >= BaseModelBuilder.MinTextTokens);
+        Assert.True(window - 16 - instruction - completion < BaseModelBuilder.MinTextTokens); // the smallest such window
+        Assert.Equal(window, BaseModelBuilder.Window(window, format));
+        Assert.Equal(512, BaseModelBuilder.Window(512, format)); // a larger request is kept
+        // Every template's prompt of a long text then fits with its text kept, not only the instruction.
+        string longText = string.Join(' ', Enumerable.Repeat("alarm", 200));
+        foreach (var template in Enum.GetValues<CompletionTemplate>())
+            Assert.True(format.Prompt(longText, template, window - completion).Length - format.InstructionTokens(template) >= BaseModelBuilder.MinTextTokens);
+    }
+}
