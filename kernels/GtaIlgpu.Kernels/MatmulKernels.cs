@@ -214,7 +214,7 @@ public sealed class MatmulLauncher
         });
     }
 
-    /// <summary>dinput += doutput·weight (skipped when empty); dweight += doutputᵀ·input; dbias += Σ_n doutput[n,:] (skipped when empty).</summary>
+    /// <summary>dinput += doutput·weight; dweight += doutputᵀ·input; dbias += Σ_n doutput[n,:] (each skipped when its view is empty).</summary>
     public void Backward(ArrayView<float> dinput, ArrayView<float> dweight, ArrayView<float> dbias, ArrayView<float> doutput, ArrayView<float> input, ArrayView<float> weight, int N, int C, int OC)
     {
         OpShapes.MatmulBackward(N, C, OC, dinput.Length, dweight.Length, dbias.Length, doutput.Length, input.Length, weight.Length);
@@ -232,13 +232,16 @@ public sealed class MatmulLauncher
         }
 
         // dweight[o,c] += Σ_n doutput[n,o]·input[n,c]: A[m=o, k=n] = doutput[n·OC + o].
-        Launch(dweight, doutput, input, ArrayView<float>.Empty, new GemmShape
+        if (dweight.Length > 0)
         {
-            M = OC, N = C, K = N,
-            ARowStride = 1, AColStride = OC,
-            BRowStride = C, BColStride = 1,
-            Accumulate = 1,
-        });
+            Launch(dweight, doutput, input, ArrayView<float>.Empty, new GemmShape
+            {
+                M = OC, N = C, K = N,
+                ARowStride = 1, AColStride = OC,
+                BRowStride = C, BColStride = 1,
+                Accumulate = 1,
+            });
+        }
 
         if (dbias.Length > 0)
         {

@@ -48,17 +48,40 @@ public static class OpShapes
         Optional(op, "bias", bias, OC);
     }
 
-    /// <summary>dinput (N,C, optional), dweight (OC,C), dbias (OC, optional) from doutput (N,OC), input, weight.</summary>
+    /// <summary>dinput (N,C, optional), dweight (OC,C, optional), dbias (OC, optional) from doutput (N,OC), input, weight.</summary>
     public static void MatmulBackward(int N, int C, int OC, long dinput, long dweight, long dbias, long doutput, long input, long weight)
     {
         const string op = "matmul_backward";
         MatmulDims(op, N, C, OC);
         Optional(op, "dinput", dinput, (long)N * C);
-        AtLeast(op, "dweight", dweight, (long)OC * C);
+        Optional(op, "dweight", dweight, (long)OC * C);
         Optional(op, "dbias", dbias, OC);
         AtLeast(op, "doutput", doutput, (long)N * OC);
         AtLeast(op, "input", input, (long)N * C);
         AtLeast(op, "weight", weight, (long)OC * C);
+    }
+
+    /// <summary>
+    /// Gather/scatter between a compact (R,width) matrix and a full one of at least width-wide rows:
+    /// R ≥ 0 indices. Index values are checked where they are set (<see cref="RowIndices"/>), not here.
+    /// </summary>
+    public static void RowGather(string op, int R, int width, long compact, long full, long rows)
+    {
+        if (R < 0) throw new ArgumentException($"{op}: R must not be negative, got {R}");
+        Positive(op, "width", width);
+        AtLeast(op, "compact", compact, (long)R * width);
+        AtLeast(op, "rows", rows, R);
+        if (R > 0) AtLeast(op, "full", full, width);
+    }
+
+    /// <summary>Row indices for gather/scatter: strictly ascending (so distinct) and inside [0, rowCount).</summary>
+    public static void RowIndices(string op, ReadOnlySpan<int> rows, int rowCount)
+    {
+        for (int r = 0; r < rows.Length; r++)
+        {
+            if (rows[r] < 0 || rows[r] >= rowCount) throw new ArgumentException($"{op}: row index {rows[r]} (entry {r}) is outside [0, {rowCount})");
+            if (r > 0 && rows[r] <= rows[r - 1]) throw new ArgumentException($"{op}: row indices must be strictly ascending, entry {r} is {rows[r]} after {rows[r - 1]}");
+        }
     }
 
     private static void MatmulDims(string op, int N, int C, int OC)

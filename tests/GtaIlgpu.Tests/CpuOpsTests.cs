@@ -214,6 +214,42 @@ public sealed class CpuOpsTests
         Ref.MatmulBackward(default, dw.RV, default, dy.View, x.View, w.View, N, C, OC);
         Cpu.MatmulBackward(default, dw.CV, default, dy.View, x.View, w.View, N, C, OC);
         dw.AssertClose("dweight without dinput");
+
+        // dweight skipped (the LM head's selected-rows input gradient): dinput as before, dweight untouched
+        var untouched = dw.C.Data.ToArray();
+        Ref.MatmulBackward(dx.RV, default, default, dy.View, x.View, w.View, N, C, OC);
+        Cpu.MatmulBackward(dx.CV, default, default, dy.View, x.View, w.View, N, C, OC);
+        dx.AssertClose("dinput without dweight");
+        Assert.Equal(untouched, dw.C.Data);
+    }
+
+    [Theory]
+    [InlineData(0, 5, 7)]
+    [InlineData(3, 5, 7)]
+    [InlineData(4, 37, 9)]
+    public void Gather_and_scatter_rows_match_the_reference(int R, int width, int rows)
+    {
+        var rng = new Random(R * 100 + width);
+        var full = Buffer(Random(rng, rows * width));
+        var index = Buffer(Enumerable.Range(0, rows).Where(i => i % 2 == 1).Take(R).ToArray());
+        var compact = new Twin(Random(rng, R * width + 3)); // longer than needed: the tail stays
+        Ref.GatherRows(compact.RV, full.View, index.View, R, width);
+        Cpu.GatherRows(compact.CV, full.View, index.View, R, width);
+        compact.AssertClose("gathered");
+
+        var source = Buffer(Random(rng, R * width));
+        var destination = new Twin(Random(rng, rows * width));
+        Ref.ScatterRows(destination.RV, source.View, index.View, R, width);
+        Cpu.ScatterRows(destination.CV, source.View, index.View, R, width);
+        destination.AssertClose("scattered");
+
+        if (R >= 2)
+        {
+            var unordered = Buffer([3, 1]);
+            Assert.StartsWith("gather_rows:", Assert.Throws<ArgumentException>(() => Cpu.GatherRows(compact.CV, full.View, unordered.View, 2, width)).Message);
+            var outside = Buffer([1, rows]);
+            Assert.StartsWith("scatter_rows:", Assert.Throws<ArgumentException>(() => Cpu.ScatterRows(destination.CV, source.View, outside.View, 2, width)).Message);
+        }
     }
 
     // ---- attention -----------------------------------------------------------------------------

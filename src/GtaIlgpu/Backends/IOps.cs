@@ -60,10 +60,18 @@ public interface IOps
     void MatmulForward(BufferView<float> output, BufferView<float> input, BufferView<float> weight, BufferView<float> bias, int N, int C, int OC);
 
     /// <summary>
-    /// dinput (N,C) += doutput·weight; dweight (OC,C) += doutputᵀ·input; dbias (OC) += Σ_n doutput[n,:]
-    /// (skipped when dbias is empty). dinput may be empty to skip it (first layer inputs that need none).
+    /// dinput (N,C) += doutput·weight; dweight (OC,C) += doutputᵀ·input; dbias (OC) += Σ_n doutput[n,:].
+    /// Each is skipped when its view is empty: dinput for first-layer inputs that need none, dweight for
+    /// the LM head's input gradient over selected rows (its weight gradient runs over all rows apart).
     /// </summary>
     void MatmulBackward(BufferView<float> dinput, BufferView<float> dweight, BufferView<float> dbias, BufferView<float> doutput, BufferView<float> input, BufferView<float> weight, int N, int C, int OC);
+
+    // ---- row gather / scatter (the LM head over selected positions) -------------------------------
+    /// <summary>destination (R,width) row r = source row rows[r]. rows: R strictly ascending indices.</summary>
+    void GatherRows(BufferView<float> destination, BufferView<float> source, BufferView<int> rows, int R, int width);
+
+    /// <summary>destination row rows[r] = source (R,width) row r; the other destination rows are left as they are.</summary>
+    void ScatterRows(BufferView<float> destination, BufferView<float> source, BufferView<int> rows, int R, int width);
 
     // ---- attention ------------------------------------------------------------------------------
     /// <summary>

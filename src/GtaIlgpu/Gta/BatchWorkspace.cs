@@ -24,7 +24,10 @@ public sealed class BatchWorkspace : IDisposable
         LogProbs = new float[rows * sequence];
         LogProbsOld = new float[rows * sequence];
         LogProbsRef = new float[rows * sequence];
+        _headRows = new int[rows * sequence];
     }
+
+    private readonly int[] _headRows;
 
     public int Rows { get; }
     public int Sequence { get; }
@@ -67,6 +70,11 @@ public sealed class BatchWorkspace : IDisposable
                 Counted[r * T + position] = true;
             }
         }
+        // The LM head only computes the counted positions: nothing reads the logits of the others.
+        int count = 0;
+        for (int i = 0; i < Counted.Length; i++)
+            if (Counted[i]) _headRows[count++] = i;
+        Acts.SetHeadRows(_headRows.AsSpan(0, count));
     }
 
     public void Dispose()

@@ -44,7 +44,37 @@ public sealed class Activations : IDisposable
             DLayers = [];
         }
         TokenCount = batch * sequence;
+        _backend = backend;
+        _headRows = backend.Allocate<int>(TokenCount);
     }
+
+    private readonly IBackend _backend;
+    private readonly DeviceBuffer<int> _headRows;
+
+    /// <summary>
+    /// How many positions the LM head computes logits for: −1 (the default) for all B·T, else the
+    /// first HeadRowCount entries of <see cref="HeadRows"/>. Logits (and their gradient) of the other
+    /// positions are then left stale: only positions with a loss target may be listed as skipped.
+    /// </summary>
+    public int HeadRowCount { get; private set; } = -1;
+
+    /// <summary>The positions (flattened b·T + t) whose logits the head computes, when HeadRowCount ≥ 0.</summary>
+    public BufferView<int> HeadRows => _headRows.View;
+
+    /// <summary>
+    /// Restricts the head to these positions (strictly ascending, inside B·T); an empty list computes no
+    /// logits at all (a prefill whose logits nobody reads). The head's results on these rows are the
+    /// same bits as a full head's: each logit row and each input-gradient row is its own dot products.
+    /// </summary>
+    public void SetHeadRows(ReadOnlySpan<int> rows)
+    {
+        Kernels.OpShapes.RowIndices("head_rows", rows, TokenCount);
+        if (rows.Length > 0) _backend.Upload(_headRows.View.Slice(0, rows.Length), rows);
+        HeadRowCount = rows.Length;
+    }
+
+    /// <summary>Back to logits at every position.</summary>
+    public void UseAllHeadRows() => HeadRowCount = -1;
 
     public GptConfig Config { get; }
     public int Batch { get; }
@@ -118,5 +148,6 @@ public sealed class Activations : IDisposable
     {
         _values.Dispose();
         _gradients?.Dispose();
+        _headRows.Dispose();
     }
 }

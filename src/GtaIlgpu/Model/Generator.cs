@@ -118,6 +118,7 @@ public sealed class Generator : IDisposable
         {
             pool = (new Activations(_model.Backend, _model.Config, Batch, T, withGradients: false),
                 _model.Backend.Allocate<int>((long)Batch * T), new int[Batch * T]);
+            pool.Acts.SetHeadRows([]); // prefill only fills the cache: the first decode step makes the first logits
             _prefill[T] = pool;
         }
         return pool;

@@ -124,12 +124,42 @@ public sealed class Gpt : IDisposable
         return a.Residual3;
     }
 
-    /// <summary>Final layernorm and the tied LM head: logits (rows, V).</summary>
+    /// <summary>
+    /// Final layernorm and the tied LM head: logits (rows, V), or only the rows acts.HeadRows names
+    /// (gathered, multiplied compactly, scattered back): in a GTA batch most positions are prompt with
+    /// no target, and the head is about half of the model's FLOPs per position.
+    /// </summary>
     private void Head(Activations acts, BufferView<float> residual, int rows)
     {
-        int C = Config.Channels;
+        int C = Config.Channels, V = Config.VocabSize;
         _ops.LayerNormForward(acts.LnF, acts.LnFMean, acts.LnFRstd, residual, W.LnFW, W.LnFB, rows, C);
-        _ops.MatmulForward(acts.Logits, acts.LnF, W.Wte, default, rows, C, Config.VocabSize);
+        int R = acts.HeadRowCount;
+        if (R < 0)
+        {
+            _ops.MatmulForward(acts.Logits, acts.LnF, W.Wte, default, rows, C, V);
+            return;
+        }
+        if (R == 0) return;
+        var (input, logits) = HeadScratch(R);
+        _ops.GatherRows(input, acts.LnF, acts.HeadRows, R, C);
+        _ops.MatmulForward(logits, input, W.Wte, default, R, C, V);
+        _ops.ScatterRows(acts.Logits, logits, acts.HeadRows, R, V);
+    }
+
+    private DeviceBuffer<float>? _headScratch;
+
+    /// <summary>Compact (R,C) and (R,V) views for the selected-rows head; the buffer only grows (in steps of 64 rows).</summary>
+    private (BufferView<float> Input, BufferView<float> Logits) HeadScratch(int R)
+    {
+        int C = Config.Channels, V = Config.VocabSize;
+        long needed = (long)R * (C + V);
+        if (_headScratch is null || _headScratch.Length < needed)
+        {
+            _headScratch?.Dispose();
+            _headScratch = Backend.Allocate<float>((long)((R + 63) / 64 * 64) * (C + V));
+        }
+        var view = _headScratch.View;
+        return (view.Slice(0, (long)R * C), view.Slice((long)R * C, (long)R * V));
     }
 
     /// <summary>
@@ -146,7 +176,25 @@ public sealed class Gpt : IDisposable
         int last = Config.Layers - 1;
         var finalResidual = acts.Layers[last].Residual3;
         var dFinalResidual = acts.DLayers[last].Residual3;
-        _ops.MatmulBackward(acts.DLnF, G.Wte, default, acts.Logits, acts.LnF, W.Wte, BT, C, V);
+        if (acts.HeadRowCount < 0)
+        {
+            _ops.MatmulBackward(acts.DLnF, G.Wte, default, acts.Logits, acts.LnF, W.Wte, BT, C, V);
+        }
+        else
+        {
+            // dLnF only on the head's rows (the others stay zero), from the compact dlogits; dWte over
+            // every row as before, where the loss kernel left zeros, so its summation order is unchanged.
+            int R = acts.HeadRowCount;
+            if (R > 0)
+            {
+                var (dInput, dLogits) = HeadScratch(R);
+                _ops.GatherRows(dLogits, acts.Logits, acts.HeadRows, R, V);
+                _ops.Fill(dInput, 0f);
+                _ops.MatmulBackward(dInput, default, default, dLogits, acts.LnF, W.Wte, R, C, V);
+                _ops.ScatterRows(acts.DLnF, dInput, acts.HeadRows, R, C);
+            }
+            _ops.MatmulBackward(default, G.Wte, default, acts.Logits, acts.LnF, W.Wte, BT, C, V);
+        }
         _ops.LayerNormBackward(dFinalResidual, G.LnFW, G.LnFB, acts.DLnF, finalResidual, W.LnFW, acts.LnFMean, acts.LnFRstd, BT, C);
         for (int l = last; l >= 0; l--)
         {
@@ -193,6 +241,7 @@ public sealed class Gpt : IDisposable
     {
         Parameters.Dispose();
         Gradients.Dispose();
+        _headScratch?.Dispose();
     }
 }
 

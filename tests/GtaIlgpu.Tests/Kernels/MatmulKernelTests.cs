@@ -75,6 +75,22 @@ public sealed class MatmulKernelTests(IlgpuFixture fixture)
     }
 
     [Fact]
+    public void Backward_skips_an_empty_dweight()
+    {
+        const int N = 9, C = 6, OC = 70;
+        using var twins = new ReferenceTwins(fixture.Backend, seed: 9);
+        var input = twins.RandomTwin(N * C);
+        var weight = twins.RandomTwin(OC * C);
+        var doutput = twins.RandomTwin(N * OC);
+        var dinput = twins.RandomTwin(N * C);
+
+        twins.ReferenceOps.MatmulBackward(dinput.Reference, default, default, doutput.Reference, input.Reference, weight.Reference, N, C, OC);
+        twins.DeviceOps.MatmulBackward(dinput.Device, default, default, doutput.Device, input.Device, weight.Device, N, C, OC);
+
+        twins.AssertClose(dinput, "dinput");
+    }
+
+    [Fact]
     public void Bad_shapes_are_rejected_on_the_host()
     {
         using var twins = new ReferenceTwins(fixture.Backend, seed: 8);

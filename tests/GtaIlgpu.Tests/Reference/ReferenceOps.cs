@@ -26,6 +26,20 @@ public sealed class ReferenceOps : IOps
         for (int i = 0; i < s.Length; i++) d[i] = s[i];
     }
 
+    public void GatherRows(BufferView<float> destination, BufferView<float> source, BufferView<int> rows, int R, int width)
+    {
+        var d = destination.Span(); var s = source.Span(); var index = rows.Span();
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < width; c++) d[r * width + c] = s[index[r] * width + c];
+    }
+
+    public void ScatterRows(BufferView<float> destination, BufferView<float> source, BufferView<int> rows, int R, int width)
+    {
+        var d = destination.Span(); var s = source.Span(); var index = rows.Span();
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < width; c++) d[index[r] * width + c] = s[r * width + c];
+    }
+
     public void Accumulate(BufferView<float> destination, BufferView<float> source)
     {
         var d = destination.Span(); var s = source.Span();
@@ -156,12 +170,13 @@ public sealed class ReferenceOps : IOps
                 }
         for (int k = 0; k < OC; k++)
         {
-            for (int c = 0; c < C; c++)
-            {
-                double s = 0;
-                for (int n = 0; n < N; n++) s += (double)dy[n * OC + k] * x[n * C + c];
-                dw[k * C + c] += (float)s;
-            }
+            if (!dw.IsEmpty)
+                for (int c = 0; c < C; c++)
+                {
+                    double s = 0;
+                    for (int n = 0; n < N; n++) s += (double)dy[n * OC + k] * x[n * C + c];
+                    dw[k * C + c] += (float)s;
+                }
             if (!db.IsEmpty)
             {
                 double s = 0;

@@ -35,7 +35,7 @@ public static unsafe class CpuMatmul
         => Forward(output, input, weight, bias, N, C, OC, UseSimd);
 
     /// <summary>
-    /// dinput (N,C) += doutput·weight (skipped when dinput is empty); dweight (OC,C) += doutputᵀ·input;
+    /// dinput (N,C) += doutput·weight (skipped when dinput is empty); dweight (OC,C) += doutputᵀ·input (skipped when empty);
     /// dbias (OC) += Σ_n doutput[n,:] (skipped when dbias is empty). Accumulates, never overwrites.
     /// </summary>
     public static void Backward(Span<float> dinput, Span<float> dweight, Span<float> dbias, ReadOnlySpan<float> doutput, ReadOnlySpan<float> input, ReadOnlySpan<float> weight, int N, int C, int OC)
@@ -90,6 +90,7 @@ public static unsafe class CpuMatmul
                 };
                 Run(ref g);
             }
+            if (!dweight.IsEmpty)
             {
                 // dweight[oc,c] += Σ_n doutput[n,oc]·input[n,c]: A(i,k) = dy[k·OC+i], B(k,j) = x[k·C+j].
                 var g = new Gemm
