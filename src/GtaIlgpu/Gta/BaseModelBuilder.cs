@@ -58,19 +58,20 @@ public static class BaseModelBuilder
         }
     }
 
-    /// <summary>Text tokens every prompt keeps at least: MASSIVE's 18-label instruction alone takes most of a 96-token window.</summary>
+    /// <summary>Text tokens a grown window leaves next to the instruction and a default-length completion.</summary>
     public const int MinTextTokens = 24;
 
     /// <summary>
-    /// The model's window: the requested one, or, when the instruction would leave fewer than
-    /// <see cref="MinTextTokens"/> tokens of text next to a default-length completion, the smallest
-    /// multiple of 16 that does (otherwise many-label datasets would be classified from three words).
+    /// The model's window: the requested one whenever the instruction line (which lists every label) and
+    /// a default-length completion leave room for any text; otherwise the smallest multiple of 16 that
+    /// leaves <see cref="MinTextTokens"/> of text. MASSIVE's 18 labels make a 75-token instruction, which
+    /// with a 24-token completion overflows the default 96, so its base gets 128; a requested window that
+    /// can work is never changed.
     /// </summary>
     public static int Window(int requested, PromptFormat format)
     {
-        int instruction = Enum.GetValues<CompletionTemplate>().Max(format.InstructionTokens);
-        int needed = instruction + MinTextTokens + new GtaSettings().MaxCompletionTokens;
-        return needed <= requested ? requested : (needed + 15) / 16 * 16;
+        int needed = Enum.GetValues<CompletionTemplate>().Max(format.InstructionTokens) + new GtaSettings().MaxCompletionTokens;
+        return needed < requested ? requested : (needed + MinTextTokens + 15) / 16 * 16;
     }
 
     private static void Pretrain(Gpt model, CompactVocabulary vocabulary, DatasetSplits data, BaseSettings settings, Action<string, int, int>? progress)
