@@ -97,7 +97,7 @@ public static class GtaRunner
             $"[grey]base:[/] {model.Config.Layers} layers, {model.Config.Channels} channels, {model.Config.Heads} heads, window {model.Config.MaxSequence}, vocabulary {model.Config.VocabSize}, {model.Layout.ParameterCount / 1e6:F2}M parameters");
         if (model.Config.MaxSequence > settings.MaxSequence)
             AnsiConsole.MarkupLineInterpolated(
-                $"[yellow]note:[/] window {settings.MaxSequence} → {model.Config.MaxSequence}: the instruction with {format.Labels.Count} labels takes {Enum.GetValues<CompletionTemplate>().Max(format.InstructionTokens)} tokens and every prompt keeps at least {BaseModelBuilder.MinTextTokens} tokens of text");
+                $"[yellow]note:[/] window {settings.MaxSequence} → {model.Config.MaxSequence}: the instruction with {format.Labels.Count} labels and a {new GtaSettings().MaxCompletionTokens}-token completion take {format.LongestInstructionTokens + new GtaSettings().MaxCompletionTokens} tokens; the window leaves at least {BaseModelBuilder.MinTextTokens} for the text");
         return (model, format);
     }
 

@@ -70,7 +70,7 @@ public static class BaseModelBuilder
     /// </summary>
     public static int Window(int requested, PromptFormat format)
     {
-        int needed = Enum.GetValues<CompletionTemplate>().Max(format.InstructionTokens) + new GtaSettings().MaxCompletionTokens;
+        int needed = format.LongestInstructionTokens + new GtaSettings().MaxCompletionTokens;
         return needed < requested ? requested : (needed + MinTextTokens + 15) / 16 * 16;
     }
 

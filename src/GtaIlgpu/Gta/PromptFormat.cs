@@ -55,6 +55,9 @@ public sealed class PromptFormat
     /// <summary>Tokens of the prompt without its text: the instruction line (with the label list) and "Reply:".</summary>
     public int InstructionTokens(CompletionTemplate template) => Encode(Head(template)).Length + Encode("\nReply:").Length;
 
+    /// <summary>The longest instruction over the three templates: what a window must hold besides text and completion.</summary>
+    public int LongestInstructionTokens => Enum.GetValues<CompletionTemplate>().Max(InstructionTokens);
+
     /// <summary>The prompt's tokens, cutting the text (not the instruction) so it fits in maxTokens.</summary>
     public int[] Prompt(string text, CompletionTemplate template, int maxTokens)
     {

@@ -54,7 +54,7 @@ public sealed class Activations : IDisposable
     /// <summary>
     /// How many positions the LM head computes logits for: −1 (the default) for all B·T, else the
     /// first HeadRowCount entries of <see cref="HeadRows"/>. Logits (and their gradient) of the other
-    /// positions are then left stale: only positions with a loss target may be listed as skipped.
+    /// positions are then left stale, so every position with a loss target must be listed.
     /// </summary>
     public int HeadRowCount { get; private set; } = -1;
 

@@ -23,7 +23,8 @@ public class BaseWindowTests
         string[] labels = ["alarm", "audio", "calendar", "cooking", "datetime", "email", "general", "iot", "lists", "music", "news", "play",
             "qa", "recommendation", "social", "takeaway", "transport", "weather"];
         var format = Format(labels);
-        int instruction = Enum.GetValues<CompletionTemplate>().Max(format.InstructionTokens);
+        int instruction = format.LongestInstructionTokens;
+        Assert.Equal(Enum.GetValues<CompletionTemplate>().Max(format.InstructionTokens), instruction);
         int completion = new GtaSettings().MaxCompletionTokens;
         Assert.True(instruction > 60, $"instruction {instruction} tokens");
 
