@@ -79,7 +79,20 @@ machine="$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head 
 invocation="STEPS=${STEPS@Q} SEEDS=${SEEDS@Q} DATASETS=${DATASETS@Q} ABLATION_DATASETS=${ABLATION_DATASETS@Q} OUT=${OUT@Q} REPORT_OUT=${REPORT_OUT@Q} DEVICE=${DEVICE@Q} GTA_ARGS=${GTA_ARGS@Q} BASE_ARGS=${BASE_ARGS@Q} scripts/paper-experiment.sh"
 # A resumed study keeps its start time and lists every commit that worked on it.
 started="$(date -u +%FT%TZ)"
-commits="$(git describe --always --dirty 2>/dev/null || echo unknown)"
+commits="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+# Changed tracked files make the commit "-dirty", except the study's own outputs: the report rewrites
+# REPORT_OUT at the end of every invocation, and a resumed study would otherwise always look dirty.
+own_outputs=()
+for path in "$OUT" "$REPORT_OUT"; do
+  case "$path" in
+    "$repo"/*) own_outputs+=(":(exclude)${path#"$repo"/}") ;;
+    /*|..|../*) ;;                                  # outside the repository: git sees no change there anyway
+    *) own_outputs+=(":(exclude)$path") ;;
+  esac
+done
+if [ "$commits" != unknown ] && [ -n "$(git status --porcelain --untracked-files=no -- . "${own_outputs[@]}")" ]; then
+  commits="$commits-dirty"
+fi
 if [ -f "$OUT/experiment.tsv" ]; then
   started="$(sed -n 's/^started_utc\t//p' "$OUT/experiment.tsv")"
   previous="$(sed -n 's/^commits\t//p' "$OUT/experiment.tsv")"

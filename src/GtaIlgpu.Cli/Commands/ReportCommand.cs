@@ -233,13 +233,14 @@ public static partial class ReportCommand
             md.Append("_No ablation runs yet._\n\n");
             return;
         }
+        // One explanation for every dataset's table: they all have the same columns.
+        md.Append("Per dataset: the same base, budget and seed; only the gradient constraint (`--constraint`) or the guess's training (`--guess-by-rl`) changes; the gate row is the compare's gta. " +
+                  "Test metrics in percent. The gate fraction counts steps in which at least one of the μ updates dropped the SFT gradient (metrics.jsonl's `gate_dropped_sft`); " +
+                  "the conflict fraction counts steps whose last update had cos(g_sft, g_rl) < 0 (`cos_sft_rl`). GTA(RL) has no SFT gradient, so neither applies to it.\n\n");
         foreach (var dataset in with)
         {
             var variants = AblationVariants(study, dataset);
             md.Append(CultureInfo.InvariantCulture, $"### GTA variants on {dataset.Name}\n\n");
-            md.Append("Same base, budget and seed; only the gradient constraint (`--constraint`) or the guess's training (`--guess-by-rl`) changes; the gate row is the compare's gta. " +
-                      "Test metrics in percent. The gate fraction counts steps in which at least one of the μ updates dropped the SFT gradient (metrics.jsonl's `gate_dropped_sft`); " +
-                      "the conflict fraction counts steps whose last update had cos(g_sft, g_rl) < 0 (`cos_sft_rl`). GTA(RL) has no SFT gradient, so neither applies to it.\n\n");
             Row(md, ["variant", "run", "seed", "accuracy", "weighted F1", "format-valid", "guess accuracy", "steps where the gate dropped SFT", "steps with cos(g_sft, g_rl) < 0"]);
             Rule(md, 9);
             var otherSeeds = new List<string>();
