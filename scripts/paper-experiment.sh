@@ -3,15 +3,15 @@
 #
 #   scripts/paper-experiment.sh                                   # the defaults below
 #   STEPS=200 SEEDS="1 2 3" GTA_ARGS="--prompts 8 --generations 16" scripts/paper-experiment.sh
-#   ABLATION_DATASETS="sst5 massive" scripts/paper-experiment.sh     # the ablations on two datasets
+#   SEED_DATASETS="sst5 massive" ABLATION_DATASETS="sst5 massive" scripts/paper-experiment.sh   # seeds and ablations on two
 #
 # Every variable below can be set from the environment. For each dataset: one base (`gta base`), then
 # `gta compare --model BASE` (sft, grpo and gta from that base with the same budget and the first seed).
-# On the first dataset also, before the next dataset starts: a compare for every further seed (same
-# base). On every dataset of ABLATION_DATASETS (the first by default), after its compare: the GTA
-# ablations with the first seed: --constraint none, --constraint pcgrad and --guess-by-rl (the paper's
-# "GTA(RL)"); the gate run is the compare's gta. Finally `gta report` writes $REPORT_OUT/README.md and
-# its figures.
+# On every dataset of SEED_DATASETS (the first by default), before the next dataset starts: a compare
+# for every further seed (same base). On every dataset of ABLATION_DATASETS (the first by default),
+# after its compares: the GTA ablations with the first seed: --constraint none, --constraint pcgrad and
+# --guess-by-rl (the paper's "GTA(RL)"); the gate run is the compare's gta. Finally `gta report` writes
+# $REPORT_OUT/README.md and its figures.
 #
 # Layout under $OUT (what `gta report` reads):
 #   experiment.tsv                       the settings of this study (key TAB value), written at the start
@@ -23,18 +23,20 @@
 # Resuming: an interrupted study is started again with the same command. A base with gta_base.json and
 # a run with eval.json are kept; an unfinished compare or ablation is run again from its start with
 # --overwrite (a compare as a whole: its three methods share one invocation). Starting again with other
-# settings than experiment.tsv records is refused, so one study never mixes two budgets. ABLATION_DATASETS
-# adds runs without changing any budget, so a resumed study may name more datasets there than before.
+# settings than experiment.tsv records is refused, so one study never mixes two budgets. SEED_DATASETS
+# and ABLATION_DATASETS add runs without changing any budget, so a resumed study may name more datasets
+# there than before.
 set -euo pipefail
 
 STEPS="${STEPS:-120}"                               # training steps of every method and ablation (gta train's default)
-SEEDS="${SEEDS:-1 2}"                               # the first: every dataset; the others: the first dataset only
-DATASETS="${DATASETS:-sst5 emotion massive bbc}"    # benchmark names (or dataset folders); the first gets seeds and ablations
+SEEDS="${SEEDS:-1 2}"                               # the first: every dataset; the others: the datasets of SEED_DATASETS
+DATASETS="${DATASETS:-sst5 emotion massive bbc}"    # benchmark names (or dataset folders)
 OUT="${OUT:-runs/paper}"                            # the runs tree, relative to the repository root
 REPORT_OUT="${REPORT_OUT:-docs/results}"            # where gta report writes README.md and figures/
 DEVICE="${DEVICE:-auto}"                            # auto: a CUDA GPU when present, else the CPU backend
 GTA_ARGS="${GTA_ARGS:-}"                            # knobs for every compare and ablation, e.g. "--prompts 8 --generations 16 --mu 4"
 BASE_ARGS="${BASE_ARGS:-}"                          # knobs for gta base, e.g. "--base-layers 4 --base-pretrain-steps 400"
+SEED_DATASETS="${SEED_DATASETS:-${DATASETS%% *}}"          # datasets (of DATASETS) that get every seed, not only the first
 ABLATION_DATASETS="${ABLATION_DATASETS:-${DATASETS%% *}}"  # datasets (of DATASETS) that get the GTA ablations
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,7 +45,14 @@ read -r -a seeds <<< "$SEEDS"
 read -r -a datasets <<< "$DATASETS"
 read -r -a gta_args <<< "$GTA_ARGS"
 read -r -a base_args <<< "$BASE_ARGS"
+read -r -a seed_datasets <<< "$SEED_DATASETS"
 read -r -a ablation_datasets <<< "$ABLATION_DATASETS"
+for data in "${seed_datasets[@]}"; do
+  case " ${datasets[*]} " in
+    *" $data "*) ;;
+    *) echo "error: SEED_DATASETS names $data, which DATASETS ($DATASETS) does not list" >&2; exit 2 ;;
+  esac
+done
 for data in "${ablation_datasets[@]}"; do
   case " ${datasets[*]} " in
     *" $data "*) ;;
@@ -76,7 +85,7 @@ if [ -f "$OUT/experiment.tsv" ]; then
 fi
 machine="$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1 || true)"
 [ -n "$machine" ] || machine="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//') ($(nproc) cores)"
-invocation="STEPS=${STEPS@Q} SEEDS=${SEEDS@Q} DATASETS=${DATASETS@Q} ABLATION_DATASETS=${ABLATION_DATASETS@Q} OUT=${OUT@Q} REPORT_OUT=${REPORT_OUT@Q} DEVICE=${DEVICE@Q} GTA_ARGS=${GTA_ARGS@Q} BASE_ARGS=${BASE_ARGS@Q} scripts/paper-experiment.sh"
+invocation="STEPS=${STEPS@Q} SEEDS=${SEEDS@Q} DATASETS=${DATASETS@Q} SEED_DATASETS=${SEED_DATASETS@Q} ABLATION_DATASETS=${ABLATION_DATASETS@Q} OUT=${OUT@Q} REPORT_OUT=${REPORT_OUT@Q} DEVICE=${DEVICE@Q} GTA_ARGS=${GTA_ARGS@Q} BASE_ARGS=${BASE_ARGS@Q} scripts/paper-experiment.sh"
 # A resumed study keeps its start time and lists every commit that worked on it.
 started="$(date -u +%FT%TZ)"
 commits="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -103,7 +112,7 @@ if [ -f "$OUT/experiment.tsv" ]; then
 fi
 {
   echo "$settings"
-  printf 'ablation_datasets\t%s\n' "$ABLATION_DATASETS"
+  printf 'seed_datasets\t%s\nablation_datasets\t%s\n' "$SEED_DATASETS" "$ABLATION_DATASETS"
   printf 'out\t%s\nreport_out\t%s\nmachine\t%s\ncommits\t%s\nstarted_utc\t%s\ninvocation\t%s\n' \
     "$OUT" "$REPORT_OUT" "$machine" "$commits" "$started" "$invocation"
 } > "$OUT/.experiment.tsv.tmp"
@@ -157,7 +166,6 @@ ablation() {  # ablation DATASET NAME ARGS...
 }
 
 study_start=$(date +%s)
-first="${datasets[0]}"
 for data in "${datasets[@]}"; do
   name="$(basename "$data")"
   base="$OUT/$name/base"
@@ -169,9 +177,9 @@ for data in "${datasets[@]}"; do
   compare "$data" "$main_seed"
   # A dataset is finished (seeds, ablations) before the next starts, so a study stopped early still
   # has its spread and ablations, and the missing columns are whole datasets.
-  if [ "$data" = "$first" ]; then
-    for seed in "${seeds[@]:1}"; do compare "$first" "$seed"; done
-  fi
+  case " ${seed_datasets[*]} " in
+    *" $data "*) for seed in "${seeds[@]:1}"; do compare "$data" "$seed"; done ;;
+  esac
   case " ${ablation_datasets[*]} " in
     *" $data "*)
       ablation "$data" none --constraint none
