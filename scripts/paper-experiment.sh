@@ -45,19 +45,12 @@ read -r -a seeds <<< "$SEEDS"
 read -r -a datasets <<< "$DATASETS"
 read -r -a gta_args <<< "$GTA_ARGS"
 read -r -a base_args <<< "$BASE_ARGS"
-read -r -a seed_datasets <<< "$SEED_DATASETS"
-read -r -a ablation_datasets <<< "$ABLATION_DATASETS"
-for data in "${seed_datasets[@]}"; do
-  case " ${datasets[*]} " in
-    *" $data "*) ;;
-    *) echo "error: SEED_DATASETS names $data, which DATASETS ($DATASETS) does not list" >&2; exit 2 ;;
-  esac
-done
-for data in "${ablation_datasets[@]}"; do
-  case " ${datasets[*]} " in
-    *" $data "*) ;;
-    *) echo "error: ABLATION_DATASETS names $data, which DATASETS ($DATASETS) does not list" >&2; exit 2 ;;
-  esac
+# listed WORD LIST: whether the space-separated LIST holds WORD.
+listed() { case " $2 " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+for variable in SEED_DATASETS ABLATION_DATASETS; do
+  for data in ${!variable}; do
+    listed "$data" "$DATASETS" || { echo "error: $variable names $data, which DATASETS ($DATASETS) does not list" >&2; exit 2; }
+  done
 done
 [ "${#seeds[@]}" -ge 1 ] || { echo "error: SEEDS is empty" >&2; exit 2; }
 [ "${#datasets[@]}" -ge 1 ] || { echo "error: DATASETS is empty" >&2; exit 2; }
@@ -177,15 +170,14 @@ for data in "${datasets[@]}"; do
   compare "$data" "$main_seed"
   # A dataset is finished (seeds, ablations) before the next starts, so a study stopped early still
   # has its spread and ablations, and the missing columns are whole datasets.
-  case " ${seed_datasets[*]} " in
-    *" $data "*) for seed in "${seeds[@]:1}"; do compare "$data" "$seed"; done ;;
-  esac
-  case " ${ablation_datasets[*]} " in
-    *" $data "*)
-      ablation "$data" none --constraint none
-      ablation "$data" pcgrad --constraint pcgrad
-      ablation "$data" guess-by-rl --guess-by-rl ;;
-  esac
+  if listed "$data" "$SEED_DATASETS"; then
+    for seed in "${seeds[@]:1}"; do compare "$data" "$seed"; done
+  fi
+  if listed "$data" "$ABLATION_DATASETS"; then
+    ablation "$data" none --constraint none
+    ablation "$data" pcgrad --constraint pcgrad
+    ablation "$data" guess-by-rl --guess-by-rl
+  fi
 done
 
 run_gta report all report --runs "$OUT" --out "$REPORT_OUT"

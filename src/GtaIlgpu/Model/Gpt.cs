@@ -190,6 +190,7 @@ public sealed class Gpt : IDisposable
                 var (dInput, dLogits) = HeadScratch(R);
                 _ops.GatherRows(dLogits, acts.Logits, acts.HeadRows, R, V);
                 _ops.Fill(dInput, 0f);
+                // Without dweight the input is never read: LnF only satisfies the shape check.
                 _ops.MatmulBackward(dInput, default, default, dLogits, acts.LnF, W.Wte, R, C, V);
                 _ops.ScatterRows(acts.DLnF, dInput, acts.HeadRows, R, C);
             }
