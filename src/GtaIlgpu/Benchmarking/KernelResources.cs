@@ -261,9 +261,11 @@ public sealed record ResourceComparison(
                 findings.Add(new(n.Kernel, n.Architecture, $"newly spills: {n.SpillStoreBytes} B stored, {n.SpillLoadBytes} B loaded (registers {b.Registers} → {n.Registers})"));
             if (n.Occupancy < b.Occupancy - 1e-9)
             {
-                string cause = n.Registers != b.Registers ? string.Create(inv, $"registers {b.Registers} → {n.Registers}")
-                    : n.StaticSharedBytes != b.StaticSharedBytes ? string.Create(inv, $"shared memory {b.StaticSharedBytes} → {n.StaticSharedBytes} B")
-                    : n.GroupSize != b.GroupSize ? string.Create(inv, $"group size {b.GroupSize} → {n.GroupSize}") : "limits changed";
+                var changes = new List<string>();
+                if (n.GroupSize != b.GroupSize) changes.Add(string.Create(inv, $"group size {b.GroupSize} → {n.GroupSize}"));
+                if (n.Registers != b.Registers) changes.Add(string.Create(inv, $"registers {b.Registers} → {n.Registers}"));
+                if (n.StaticSharedBytes != b.StaticSharedBytes) changes.Add(string.Create(inv, $"shared memory {b.StaticSharedBytes} → {n.StaticSharedBytes} B"));
+                string cause = changes.Count > 0 ? string.Join(", ", changes) : "the SM limits changed";
                 findings.Add(new(n.Kernel, n.Architecture, string.Create(inv,
                     $"theoretical occupancy {b.Occupancy:P1} → {n.Occupancy:P1} ({cause}; limited by {string.Join(", ", n.LimitedBy)})")));
             }
