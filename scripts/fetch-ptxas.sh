@@ -5,7 +5,7 @@
 # needs only libc), and check that `ptxas --version` runs. Nothing is installed and no dependency is
 # pulled in.
 #
-# Cache: ${GTA_CACHE:-${XDG_CACHE_HOME:-~/.cache}/gta-ilgpu}/ptxas/
+# Cache: ${GTA_CACHE:-~/.cache/gta-ilgpu}/ptxas/ (the project's cache, as for the datasets)
 #   bin/ptxas   the assembler (reused when present and working: a second run downloads nothing)
 #   debs/       the downloaded .deb, kept so that losing bin/ does not mean downloading it again
 #   apt/        a private apt index of bookworm contrib non-free (see below)
@@ -21,7 +21,7 @@
 #   GTA_DEBIAN_MIRROR   mirror for the private list (default http://deb.debian.org/debian)
 set -euo pipefail
 
-cache="${GTA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gta-ilgpu}/ptxas"
+cache="${GTA_CACHE:-$HOME/.cache/gta-ilgpu}/ptxas"
 ptxas="$cache/bin/ptxas"
 mirror="${GTA_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg

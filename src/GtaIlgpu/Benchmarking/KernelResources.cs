@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
-using GtaIlgpu.Common;
 
 namespace GtaIlgpu.Benchmarking;
 
@@ -49,12 +48,6 @@ public sealed record KernelResourceReport
     public required string PtxIsa { get; init; }
     public required List<SmLimits> Targets { get; init; }
     public required List<KernelResourceRow> Results { get; init; }
-
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        WriteIndented = true,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
 
     /// <summary>Compiles every kernel to PTX, assembles it for every target and computes occupancy.</summary>
     public static KernelResourceReport Generate(Ptxas ptxas, PtxCompiler compiler, IEnumerable<GpuKernel> kernels, IReadOnlyList<SmLimits> targets, string commit)
@@ -134,14 +127,7 @@ public sealed record KernelResourceReport
     }
 
     /// <summary>Writes NAME.json and NAME.md into the folder (atomically); returns the JSON path.</summary>
-    public string Save(string folder, string name)
-    {
-        Directory.CreateDirectory(folder);
-        string json = Path.Combine(folder, name + ".json");
-        AtomicFile.WriteText(json, JsonSerializer.Serialize(this, Json) + "\n");
-        AtomicFile.WriteText(Path.Combine(folder, name + ".md"), ToMarkdown());
-        return json;
-    }
+    public string Save(string folder, string name) => ResultsFile.Save(this, folder, name, ToMarkdown());
 
     /// <summary>True when the file's "kind" says it is a resource report (so `gta bench compare` knows which comparison to run).</summary>
     public static bool IsResourceReport(string path)
@@ -161,17 +147,7 @@ public sealed record KernelResourceReport
     /// <summary>Reads and checks a report; anything malformed is an <see cref="InvalidDataException"/> naming the file.</summary>
     public static KernelResourceReport Load(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"resource report {path} does not exist", path);
-        KernelResourceReport? report;
-        try
-        {
-            report = JsonSerializer.Deserialize<KernelResourceReport>(File.ReadAllText(path), Json);
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{path} is not a kernel resource report: {e.Message}");
-        }
-        if (report is null) throw new InvalidDataException($"{path} is not a kernel resource report: it holds null");
+        var report = ResultsFile.Read<KernelResourceReport>(path, "kernel resource report");
         if (report.Kind != ReportKind) throw new InvalidDataException($"{path}: kind '{report.Kind}', expected '{ReportKind}'");
         if (report.Schema != CurrentSchema) throw new InvalidDataException($"{path}: schema {report.Schema} is not supported (expected {CurrentSchema})");
         if (report.Results is null) throw new InvalidDataException($"{path}: no \"results\" list");

@@ -33,17 +33,8 @@ public static class PtxasLocator
     public static bool InContinuousIntegration =>
         string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>The folder scripts/fetch-ptxas.sh caches into (the same rule as the script).</summary>
-    public static string CacheFolder()
-    {
-        string? root = Environment.GetEnvironmentVariable("GTA_CACHE");
-        if (string.IsNullOrWhiteSpace(root))
-        {
-            string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-            root = Path.Combine(string.IsNullOrWhiteSpace(xdg) ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache") : xdg, "gta-ilgpu");
-        }
-        return Path.Combine(root, "ptxas");
-    }
+    /// <summary>The folder scripts/fetch-ptxas.sh caches into: ptxas/ under the project's cache (GTA_CACHE or ~/.cache/gta-ilgpu).</summary>
+    public static string CacheFolder() => Path.Combine(GtaIlgpu.Data.DefaultDataset.CacheRoot, "ptxas");
 
     public static Result Locate(bool fetch)
     {
