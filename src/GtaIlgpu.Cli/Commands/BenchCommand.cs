@@ -62,7 +62,7 @@ public static class BenchCommand
 
     private static Command BuildCompare()
     {
-        var baseline = new Argument<FileInfo>("BASE") { Description = "results file of the reference run (kernels.json or e2e.json)" };
+        var baseline = new Argument<FileInfo>("BASE") { Description = "results file of the reference run (kernels.json, e2e.json or kernel-resources.json)" };
         var current = new Argument<FileInfo>("NEW") { Description = "results file of the run under test" };
         var threshold = new Option<double>("--threshold")
         {
