@@ -9,7 +9,7 @@ namespace GtaIlgpu.Benchmarking;
 /// <item>the copy scripts/fetch-ptxas.sh keeps in the cache ($GTA_CACHE, else ~/.cache/gta-ilgpu);</item>
 /// <item>ptxas on PATH (an installed CUDA toolkit);</item>
 /// <item>scripts/fetch-ptxas.sh itself, when this runs inside a checkout and $GTA_PTXAS_FETCH is not 0:
-/// so the README's `dotnet test` alone fetches it once (84 MB download, ~20 MB kept).</item>
+/// so the README's `dotnet test` alone fetches it once (an 84 MB .deb, kept with the 19 MB ptxas).</item>
 /// </list>
 /// </summary>
 public static class PtxasLocator
