@@ -46,7 +46,7 @@ public static class AttentionKernels
     /// <summary>One reduction slot per warp: 256 threads in warps of at least 4 (the CPU emulator's).</summary>
     private const int ReductionSlots = 64;
 
-    [GpuKernel(ExplicitlyGrouped = true)]
+    [GpuKernel(ExplicitlyGrouped = true, GroupSize = AttentionKernels.RowThreads)]
     public static void ForwardRows(ArrayView<float> output, ArrayView<float> att, ArrayView<float> qkv, AttentionShape s)
     {
         var slots = SharedMemory.Allocate<float>(ReductionSlots);
@@ -96,7 +96,7 @@ public static class AttentionKernels
         }
     }
 
-    [GpuKernel(ExplicitlyGrouped = true)]
+    [GpuKernel(ExplicitlyGrouped = true, GroupSize = AttentionKernels.RowThreads)]
     public static void BackwardRows(ArrayView<float> dqkv, ArrayView<float> scratch, ArrayView<float> doutput, ArrayView<float> qkv, ArrayView<float> att, AttentionShape s)
     {
         var slots = SharedMemory.Allocate<float>(ReductionSlots);
@@ -175,7 +175,7 @@ public static class AttentionKernels
         kvCache[(b * s.MaxT + t) * C2 + j] = qkv[bt * 3 * s.C + s.C + j];
     }
 
-    [GpuKernel(ExplicitlyGrouped = true)]
+    [GpuKernel(ExplicitlyGrouped = true, GroupSize = AttentionKernels.RowThreads)]
     public static void Decode(ArrayView<float> output, ArrayView<float> kvCache, ArrayView<float> qkv, ArrayView<int> positions, AttentionShape s)
     {
         var slots = SharedMemory.Allocate<float>(ReductionSlots);

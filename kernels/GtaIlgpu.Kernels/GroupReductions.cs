@@ -241,15 +241,21 @@ internal readonly struct ScanResult
 public static class LaunchShapes
 {
     /// <summary>
-    /// Threads per group for a one-group-per-row kernel: 256 on a GPU (8 warps of 32: enough loads in
-    /// flight for a vocabulary row, small enough to keep several groups per multiprocessor), and
+    /// Threads per group of a one-group-per-row kernel on a GPU: 8 warps of 32, enough loads in flight
+    /// for a vocabulary row and small enough to keep several groups per multiprocessor. The row kernels'
+    /// [GpuKernel] marks name it too, so the resource report uses the size launched.
+    /// </summary>
+    public const int GpuRowGroupSize = 256;
+
+    /// <summary>
+    /// Threads per group for a one-group-per-row kernel: <see cref="GpuRowGroupSize"/> on a GPU, and
     /// 4 warps on the CPU emulator, where every barrier costs 0.15–2 ms and fewer threads meet sooner.
     /// Always a multiple of the warp size and within <see cref="GroupReductions.MaxWarps"/> warps.
     /// </summary>
     public static int RowGroupSize(Accelerator accelerator)
     {
         int warp = accelerator.WarpSize;
-        int preferred = accelerator.AcceleratorType == AcceleratorType.CPU ? 4 * warp : 256;
+        int preferred = accelerator.AcceleratorType == AcceleratorType.CPU ? 4 * warp : GpuRowGroupSize;
         int size = Math.Min(preferred, accelerator.MaxNumThreadsPerGroup);
         size = Math.Min(size, GroupReductions.MaxWarps * warp);
         size -= size % warp;

@@ -24,7 +24,7 @@ public static class LayerNormKernels
     public const float Eps = 1e-5f;
     public const int RowsPerChunk = 64;
 
-    [GpuKernel(ExplicitlyGrouped = true)]
+    [GpuKernel(ExplicitlyGrouped = true, GroupSize = LaunchShapes.GpuRowGroupSize)]
     public static void Forward(ArrayView<float> output, ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias, int N, int C)
     {
         int warpsPerGroup = Group.DimX / Warp.WarpSize;
@@ -55,7 +55,7 @@ public static class LayerNormKernels
         }
     }
 
-    [GpuKernel(ExplicitlyGrouped = true)]
+    [GpuKernel(ExplicitlyGrouped = true, GroupSize = LaunchShapes.GpuRowGroupSize)]
     public static void BackwardInput(ArrayView<float> dinput, ArrayView<float> doutput, ArrayView<float> input, ArrayView<float> weight, ArrayView<float> mean, ArrayView<float> rstd, int N, int C)
     {
         int warpsPerGroup = Group.DimX / Warp.WarpSize;

@@ -77,7 +77,7 @@ public static class MatmulKernels
     /// C (M×N, row-major, leading dimension N) = A·B (+ bias[n]) or C += A·B, with A and B read
     /// through the strides in <paramref name="shape"/>. Grid: (⌈N/64⌉, ⌈M/64⌉); group: 16×16.
     /// </summary>
-    [GpuKernel(ExplicitlyGrouped = true)]
+    [GpuKernel(ExplicitlyGrouped = true, GroupSize = MatmulKernels.GroupSize)]
     public static void Gemm(ArrayView<float> c, ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, GemmShape shape)
     {
         var aTile = SharedMemory.Allocate<float>(TileK * ATileStride);
@@ -149,12 +149,12 @@ public static class MatmulKernels
     }
 
     /// <summary>Column-sum group: 32 columns × 8 row lanes.</summary>
-    public const int SumColumns = 32, SumLanes = 8;
+    public const int SumColumns = 32, SumLanes = 8, SumGroupSize = SumColumns * SumLanes;
 
     /// <summary>
     /// sums[col] += Σ_r matrix[r·cols + col] for col &lt; cols. Grid: ⌈cols/32⌉ groups of 32×8 threads.
     /// </summary>
-    [GpuKernel(ExplicitlyGrouped = true)]
+    [GpuKernel(ExplicitlyGrouped = true, GroupSize = MatmulKernels.SumGroupSize)]
     public static void ColumnSumAccumulate(ArrayView<float> sums, ArrayView<float> matrix, int rows, int cols)
     {
         var partial = SharedMemory.Allocate<float>(SumColumns * SumLanes);

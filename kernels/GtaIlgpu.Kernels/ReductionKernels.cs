@@ -16,7 +16,7 @@ namespace GtaIlgpu.Kernels;
 /// </summary>
 public static class ReductionKernels
 {
-    [GpuKernel(ExplicitlyGrouped = true)]
+    [GpuKernel(ExplicitlyGrouped = true, GroupSize = LaunchShapes.GpuRowGroupSize)]
     public static void SumOfSquaresPartials(ArrayView<float> x, ArrayView<float> partials, int n)
     {
         var scratch = SharedMemory.Allocate<float>(GroupReductions.MaxWarps);
@@ -31,7 +31,7 @@ public static class ReductionKernels
         if (Group.IdxX == 0) partials[Grid.IdxX] = sum;
     }
 
-    [GpuKernel(ExplicitlyGrouped = true)]
+    [GpuKernel(ExplicitlyGrouped = true, GroupSize = LaunchShapes.GpuRowGroupSize)]
     public static void DotPartials(ArrayView<float> a, ArrayView<float> b, ArrayView<float> partials, int n)
     {
         var scratch = SharedMemory.Allocate<float>(GroupReductions.MaxWarps);
@@ -44,7 +44,7 @@ public static class ReductionKernels
     }
 
     /// <summary>One group: result[0] = Σ partials[0..count).</summary>
-    [GpuKernel(ExplicitlyGrouped = true)]
+    [GpuKernel(ExplicitlyGrouped = true, GroupSize = LaunchShapes.GpuRowGroupSize)]
     public static void SumPartials(ArrayView<float> partials, ArrayView<float> result, int count)
     {
         var scratch = SharedMemory.Allocate<float>(GroupReductions.MaxWarps);

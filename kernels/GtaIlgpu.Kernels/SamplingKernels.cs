@@ -33,7 +33,7 @@ namespace GtaIlgpu.Kernels;
 /// </summary>
 public static class SamplingKernels
 {
-    [GpuKernel(ExplicitlyGrouped = true)]
+    [GpuKernel(ExplicitlyGrouped = true, GroupSize = LaunchShapes.GpuRowGroupSize)]
     public static void Sample(ArrayView<int> tokens, ArrayView<float> logits, ArrayView<float> uniforms, float temperature, int topK, float topP, int V)
     {
         var floatScratch = SharedMemory.Allocate<float>(GroupReductions.MaxWarps);

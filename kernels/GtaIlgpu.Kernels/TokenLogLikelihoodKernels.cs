@@ -20,7 +20,7 @@ namespace GtaIlgpu.Kernels;
 /// </summary>
 public static class TokenLogLikelihoodKernels
 {
-    [GpuKernel(ExplicitlyGrouped = true)]
+    [GpuKernel(ExplicitlyGrouped = true, GroupSize = LaunchShapes.GpuRowGroupSize)]
     public static void Kernel(ArrayView<float> logprobs, ArrayView<float> logits, ArrayView<int> targets, ArrayView<float> coefficients, int hasGradient, int V)
     {
         var maxScratch = SharedMemory.Allocate<float>(GroupReductions.MaxWarps);

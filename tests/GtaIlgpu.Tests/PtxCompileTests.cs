@@ -1,57 +1,23 @@
 using System.Reflection;
 using System.Reflection.Emit;
+using GtaIlgpu.Benchmarking;
 using GtaIlgpu.Kernels;
 using ILGPU;
-using ILGPU.Backends.EntryPoints;
-using ILGPU.Backends.PTX;
-using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 
 namespace GtaIlgpu.Tests;
 
-/// <summary>
-/// A PTX backend built without a GPU (no CUDA driver is touched): ILGPU's front end and PTX code
-/// generator run entirely in managed code, so CI can compile every kernel.
-/// </summary>
-public sealed class PtxCompiler : IDisposable
+/// <summary>PTX as ILGPU writes it for a current driver (ISA 8.0), which the CUDA JIT gets on a real GPU.</summary>
+public sealed class DriverPtxCompiler : IDisposable
 {
-    /// <summary>Ampere: the newest target ILGPU 1.5.3 emits by default, and what the H100 runs.</summary>
-    public static readonly CudaArchitecture Architecture = CudaArchitecture.SM_80;
+    public PtxCompiler Compiler { get; } = new(CudaInstructionSet.ISA_80);
 
-    private readonly Context _context;
-    private readonly PTXBackend _backend;
-
-    public PtxCompiler()
-    {
-        // Algorithms registers its PTX intrinsics (XMath, group/warp extensions) on the context.
-        _context = Context.Create(builder => builder.Cuda().EnableAlgorithms());
-        _backend = new PTXBackend(_context, new CudaCapabilityContext(Architecture), Architecture, CudaInstructionSet.ISA_80, nvvmAPI: null);
-    }
-
-    public string Compile(MethodInfo kernel)
-    {
-        var attribute = kernel.GetCustomAttribute<GpuKernelAttribute>()
-            ?? throw new ArgumentException($"{kernel.Name} is not marked [GpuKernel]");
-        var entry = attribute.ExplicitlyGrouped
-            ? EntryPointDescription.FromExplicitlyGroupedKernel(kernel)
-            : EntryPointDescription.FromImplicitlyGroupedKernel(kernel);
-        lock (_backend)
-        {
-            var compiled = (PTXCompiledKernel)_backend.Compile(entry, KernelSpecialization.Empty);
-            return compiled.PTXAssembly;
-        }
-    }
-
-    public void Dispose()
-    {
-        _backend.Dispose();
-        _context.Dispose();
-    }
+    public void Dispose() => Compiler.Dispose();
 }
 
-public sealed class PtxCompileTests : IClassFixture<PtxCompiler>
+public sealed class PtxCompileTests : IClassFixture<DriverPtxCompiler>
 {
-    private static readonly Assembly KernelAssembly = typeof(GpuKernelAttribute).Assembly;
+    private static readonly Assembly KernelAssembly = KernelCatalog.KernelAssembly;
 
     private static readonly HashSet<Type> IndexTypes =
     [
@@ -59,19 +25,18 @@ public sealed class PtxCompileTests : IClassFixture<PtxCompiler>
         typeof(LongIndex1D), typeof(LongIndex2D), typeof(LongIndex3D),
     ];
 
-    private const BindingFlags AllDeclared =
-        BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static | BindingFlags.Instance | BindingFlags.DeclaredOnly;
+    private const BindingFlags AllDeclared = KernelCatalog.AllDeclared;
 
     private readonly PtxCompiler _compiler;
 
-    public PtxCompileTests(PtxCompiler compiler) => _compiler = compiler;
+    public PtxCompileTests(DriverPtxCompiler fixture) => _compiler = fixture.Compiler;
 
-    /// <summary>Every [GpuKernel] method of the kernels assembly, by a readable unique name.</summary>
+    /// <summary>Every [GpuKernel] method of the kernels assembly, by its name ("MatmulKernels.Gemm").</summary>
     public static TheoryData<string> Kernels()
     {
         var data = new TheoryData<string>();
-        foreach (var name in MarkedKernels().Keys.Order(StringComparer.Ordinal))
-            data.Add(name);
+        foreach (var kernel in KernelCatalog.Kernels)
+            data.Add(kernel.Name);
         return data;
     }
 
@@ -79,7 +44,7 @@ public sealed class PtxCompileTests : IClassFixture<PtxCompiler>
     [MemberData(nameof(Kernels))]
     public void Kernel_compiles_to_ptx(string kernel)
     {
-        var ptx = _compiler.Compile(MarkedKernels()[kernel]);
+        var ptx = _compiler.Compile(KernelCatalog.Get(kernel));
         Assert.Contains(".entry", ptx);
         Assert.Contains($".target {PtxCompiler.Architecture.ToString().ToLowerInvariant()}", ptx);
     }
@@ -87,9 +52,10 @@ public sealed class PtxCompileTests : IClassFixture<PtxCompiler>
     [Fact]
     public void Known_kernels_are_found()
     {
-        var names = MarkedKernels().Keys.ToList();
-        Assert.Contains(names, n => n.StartsWith("MatmulKernels.Gemm(", StringComparison.Ordinal));
-        Assert.Contains(names, n => n.StartsWith("AttentionKernels.Decode(", StringComparison.Ordinal));
+        var names = KernelCatalog.Kernels.Select(k => k.Name).ToList();
+        Assert.Contains("MatmulKernels.Gemm", names);
+        Assert.Contains("AttentionKernels.Decode", names);
+        Assert.Equal(MarkedKernels().Count, names.Count);
     }
 
     [Fact]
@@ -126,6 +92,11 @@ public sealed class PtxCompileTests : IClassFixture<PtxCompiler>
                 problems.Add(attribute.ExplicitlyGrouped
                     ? $"{name} is marked ExplicitlyGrouped but takes an index parameter (it is implicitly grouped)"
                     : $"{name} takes no index parameter: mark it [GpuKernel(ExplicitlyGrouped = true)]");
+            // The resource report computes occupancy at this size; auto-grouped kernels get the driver's.
+            if (attribute.ExplicitlyGrouped && (attribute.GroupSize <= 0 || attribute.GroupSize % 32 != 0 || attribute.GroupSize > 1024))
+                problems.Add($"{name} is explicitly grouped: name its launcher's GPU group size (whole warps, at most 1024) in [GpuKernel(GroupSize = ...)]");
+            if (!attribute.ExplicitlyGrouped && attribute.GroupSize != 0)
+                problems.Add($"{name} is auto-grouped (the driver picks its group size): GroupSize = {attribute.GroupSize} would mislead the resource report");
         }
 
         Assert.True(problems.Count == 0, string.Join(Environment.NewLine, problems));

@@ -1,9 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
-using System.Text.Json.Serialization;
-using GtaIlgpu.Common;
 
 namespace GtaIlgpu.Benchmarking;
 
@@ -90,37 +87,13 @@ public sealed record BenchmarkRun
     public Dictionary<string, string> Configuration { get; init; } = [];
     public required List<BenchmarkFigure> Results { get; init; }
 
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        WriteIndented = true,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
-
     /// <summary>Writes NAME.json and NAME.md into the folder (atomically); returns the JSON path.</summary>
-    public string Save(string folder, string name)
-    {
-        Directory.CreateDirectory(folder);
-        string json = Path.Combine(folder, name + ".json");
-        AtomicFile.WriteText(json, JsonSerializer.Serialize(this, Json) + "\n");
-        AtomicFile.WriteText(Path.Combine(folder, name + ".md"), ToMarkdown());
-        return json;
-    }
+    public string Save(string folder, string name) => ResultsFile.Save(this, folder, name, ToMarkdown());
 
     /// <summary>Reads and checks a results file; anything malformed is an <see cref="InvalidDataException"/> naming the file.</summary>
     public static BenchmarkRun Load(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"results file {path} does not exist", path);
-        BenchmarkRun? run;
-        try
-        {
-            run = JsonSerializer.Deserialize<BenchmarkRun>(File.ReadAllText(path), Json);
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{path} is not a benchmark results file: {e.Message}");
-        }
-        if (run is null) throw new InvalidDataException($"{path} is not a benchmark results file: it holds null");
+        var run = ResultsFile.Read<BenchmarkRun>(path, "benchmark results file");
         if (run.Schema != CurrentSchema) throw new InvalidDataException($"{path}: schema {run.Schema} is not supported (expected {CurrentSchema})");
         if (run.Results is null) throw new InvalidDataException($"{path}: no \"results\" list");
         var names = new HashSet<string>(StringComparer.Ordinal);
