@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Reflection;
+using GtaIlgpu.Tests.Parity;
 using Xunit.Abstractions;
 using Xunit.Sdk;
 
@@ -10,21 +11,23 @@ namespace GtaIlgpu.Tests.SelfTest;
 /// project is a runner on a GPU machine that has no .NET SDK (scripts/gpu-check.sh):
 /// <c>GTA_TEST_DEVICE=cuda ./GtaIlgpu.Tests [--filter PREFIX,...]</c>. It drives xunit's own
 /// framework (discovery, theories, fixtures, collections) rather than re-implementing any of it;
-/// `dotnet test` ignores this entry point. By default it runs the kernel parity tests, the
-/// whole-model backend parity tests and the PTX compilation tests, one test collection at a time.
+/// `dotnet test` ignores this entry point. By default it runs the op parity suites on the device
+/// GTA_TEST_DEVICE names (the Gpu* classes; without a GPU, the CPU emulator's Emulator4* and
+/// Emulator32* classes), the whole-model backend parity tests and the PTX compilation tests, one test
+/// collection at a time.
 /// </summary>
 public static class SelfTestProgram
 {
-    private static readonly string[] DefaultFilter =
+    private static string[] DefaultFilter() =>
     [
-        "GtaIlgpu.Tests.Kernels.",
+        GpuFixture.AbsentReason is null ? "GtaIlgpu.Tests.Parity.Gpu" : "GtaIlgpu.Tests.Parity.Emulator",
         "GtaIlgpu.Tests.Model.BackendModelParityTests",
         "GtaIlgpu.Tests.PtxCompileTests",
     ];
 
     public static int Main(string[] args)
     {
-        string[] filter = DefaultFilter;
+        string[] filter = DefaultFilter();
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--filter" && i + 1 < args.Length) filter = args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

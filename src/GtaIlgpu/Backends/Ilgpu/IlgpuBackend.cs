@@ -35,7 +35,16 @@ public sealed class IlgpuBackend : IBackend
     /// </summary>
     public static CPUDevice EmulatorDevice() => new(numThreadsPerWarp: 4, numWarpsPerMultiprocessor: 64, numMultiprocessors: 2);
 
-    public static IlgpuBackend Create(IlgpuDeviceKind kind)
+    public static IlgpuBackend Create(IlgpuDeviceKind kind) =>
+        Create(kind, kind == IlgpuDeviceKind.Cpu ? EmulatorDevice() : null);
+
+    /// <summary>
+    /// The CPU emulator with a device of the caller's shape: the parity tests run the kernels' warp code
+    /// with 4 lanes and with CUDA's 32 (where a shuffle tree cut short no longer goes unnoticed).
+    /// </summary>
+    public static IlgpuBackend CreateEmulator(CPUDevice device) => Create(IlgpuDeviceKind.Cpu, device);
+
+    private static IlgpuBackend Create(IlgpuDeviceKind kind, CPUDevice? emulator)
     {
         var context = Context.Create(builder =>
         {
@@ -43,7 +52,7 @@ public sealed class IlgpuBackend : IBackend
             {
                 case IlgpuDeviceKind.Cuda: builder.Cuda(); break;
                 case IlgpuDeviceKind.OpenCL: builder.OpenCL(); break;
-                case IlgpuDeviceKind.Cpu: builder.CPU(EmulatorDevice()); break;
+                case IlgpuDeviceKind.Cpu: builder.CPU(emulator ?? EmulatorDevice()); break;
             }
             builder.EnableAlgorithms();
         });
