@@ -4,26 +4,33 @@ using ILGPU.Runtime;
 namespace GtaIlgpu.Kernels;
 
 /// <summary>
-/// Token sampling for rollouts: greedy, temperature, top-k, top-p, one group per row of logits.
+/// Token sampling for rollouts as Hugging Face's <c>generate</c> does it — temperature, then top-k, then
+/// top-p over the renormalised top-k survivors — one group per row of logits. The contract, ties
+/// included, is <c>IOps.Sample</c>'s.
 ///
-/// No sort. Both filters are thresholds on the logit: top-k keeps x ≥ (k-th largest x), and since
-/// p = softmax(x/τ) is monotone in x, top-p keeps x ≥ some logit too. Each threshold is found by
-/// bisection over the 32-bit keys of the floats (the bits of a float, with negatives flipped, order
-/// like unsigned ints), each step one pass over the row and one group reduction:
+/// No sort. Every quantity is a function of the scaled logit s = x/τ (rounded to float, as
+/// TemperatureLogitsWarper divides), and both filters keep s ≥ some threshold: top-k keeps
+/// s ≥ (k-th largest s), and because the survivors' probabilities are monotone in s, top-p keeps
+/// s ≥ some s too. Each threshold is found by bisection over the 32-bit keys of the floats (the bits of
+/// a float, with negatives flipped, order like unsigned ints), each step one pass over the row and one
+/// group reduction:
 /// <list type="bullet">
-/// <item>top-k: the largest key K with count(key(x) ≥ K) ≥ k, which is the key of the k-th largest
-/// logit, ties included.</item>
-/// <item>top-p: among the top-k survivors, the largest key K with Σ_{key(x) ≥ K} e^{(x−max)/τ} ≥ topP·Σ_all
-/// (probabilities of the full softmax, as in the contract). If even every top-k survivor falls short,
-/// the bisection never moves and all of them are kept.</item>
+/// <item>top-k: the largest key K with count(key(s) ≥ K) ≥ k, which is the key of the k-th largest s,
+/// ties included.</item>
+/// <item>top-p: the largest key K ≥ the top-k threshold with Σ_{key(s) ≥ K} e^{s−max} ≥ topP·W, W the
+/// weight of the top-k survivors (so the mass is measured on the renormalised survivors). That key is
+/// the crossing token's: the smallest set of leading tokens whose mass reaches topP, plus every token
+/// tied with the last of them. If rounding leaves even all survivors short, the bisection never moves
+/// and all of them are kept.</item>
 /// </list>
 /// At most 32 steps each, so the cost is O(32·V/threads) per row, against O(V log V) for a sort, and
-/// no scratch memory.
+/// no scratch memory: the row is re-read (and s recomputed, one division) on every pass.
 ///
 /// The draw is an inverse CDF in vocabulary order: the row is scanned in chunks of one element per
 /// thread; a group inclusive scan gives each kept element its running mass, a group min finds the
 /// first one whose running mass exceeds u·(kept mass), and the chunk loop stops there. If rounding
-/// leaves no such index (u close to 1), the last kept index is taken, as in the contract.
+/// leaves no such index (u close to 1), the last kept index of positive weight is taken, as in the
+/// contract, so a token of probability zero is never drawn.
 ///
 /// Greedy (τ ≤ 0): each thread keeps the first maximum of its strided elements; a group max and a
 /// group min over the indices holding it give the lowest index on ties.
@@ -66,9 +73,9 @@ public static class SamplingKernels
         float localMax = float.NegativeInfinity, localMin = float.PositiveInfinity;
         for (int i = tid; i < V; i += threads)
         {
-            float x = logits[offset + i];
-            localMax = MathF.Max(localMax, x);
-            localMin = MathF.Min(localMin, x);
+            float s = logits[offset + i] / temperature;
+            localMax = MathF.Max(localMax, s);
+            localMin = MathF.Min(localMin, s);
         }
         float max = GroupReductions.GroupMax(localMax, floatScratch);
         float min = GroupReductions.GroupMin(localMin, floatScratch);
@@ -84,19 +91,23 @@ public static class SamplingKernels
                 long mid = lo + (hi - lo) / 2;
                 int count = 0;
                 for (int i = tid; i < V; i += threads)
-                    if (Key(logits[offset + i]) >= mid) count++;
+                    if (Key(logits[offset + i] / temperature) >= mid) count++;
                 if (GroupReductions.GroupSum(count, intScratch) >= topK) lo = mid;
                 else hi = mid;
             }
             threshold = lo;
         }
 
-        // top-p over the full softmax's probabilities, restricted to the top-k survivors.
+        // top-p: mass measured against the top-k survivors' weight, i.e. on their renormalised softmax.
         if (topP < 1f)
         {
-            float total = 0f;
-            for (int i = tid; i < V; i += threads) total += Weight(logits[offset + i], max, temperature);
-            float need = topP * GroupReductions.GroupSum(total, floatScratch);
+            float survivors = 0f;
+            for (int i = tid; i < V; i += threads)
+            {
+                float s = logits[offset + i] / temperature;
+                if (Key(s) >= threshold) survivors += MathF.Exp(s - max);
+            }
+            float need = topP * GroupReductions.GroupSum(survivors, floatScratch);
             long lo = threshold, hi = maxKey + 1;
             while (hi - lo > 1)
             {
@@ -104,8 +115,8 @@ public static class SamplingKernels
                 float mass = 0f;
                 for (int i = tid; i < V; i += threads)
                 {
-                    float x = logits[offset + i];
-                    if (Key(x) >= mid) mass += Weight(x, max, temperature);
+                    float s = logits[offset + i] / temperature;
+                    if (Key(s) >= mid) mass += MathF.Exp(s - max);
                 }
                 if (GroupReductions.GroupSum(mass, floatScratch) >= need) lo = mid;
                 else hi = mid;
@@ -117,11 +128,12 @@ public static class SamplingKernels
         int lastLocal = -1;
         for (int i = tid; i < V; i += threads)
         {
-            float x = logits[offset + i];
-            if (Key(x) >= threshold)
+            float s = logits[offset + i] / temperature;
+            if (Key(s) >= threshold)
             {
-                keptLocal += Weight(x, max, temperature);
-                lastLocal = i;
+                float w = MathF.Exp(s - max);
+                keptLocal += w;
+                if (w > 0f) lastLocal = i;
             }
         }
         float kept = GroupReductions.GroupSum(keptLocal, floatScratch);
@@ -137,9 +149,9 @@ public static class SamplingKernels
             float w = 0f;
             if (i < V)
             {
-                float x = logits[offset + i];
-                keep = Key(x) >= threshold;
-                if (keep) w = Weight(x, max, temperature);
+                float s = logits[offset + i] / temperature;
+                keep = Key(s) >= threshold;
+                if (keep) w = MathF.Exp(s - max);
             }
             var scan = GroupReductions.GroupInclusiveScan(w, floatScratch);
             int candidate = keep && running + scan.Inclusive > goal ? i : int.MaxValue;
@@ -149,9 +161,6 @@ public static class SamplingKernels
         }
         if (tid == 0) tokens[b] = chosen != int.MaxValue ? chosen : Math.Max(lastKept, 0);
     }
-
-    /// <summary>Unnormalised probability e^{(x − max)/τ}.</summary>
-    private static float Weight(float x, float max, float temperature) => MathF.Exp((x - max) / temperature);
 
     /// <summary>
     /// An order-preserving map of floats onto unsigned 32-bit keys (as a long): flip every bit of a
