@@ -1,6 +1,7 @@
 using GtaIlgpu.Backends;
 using GtaIlgpu.Backends.Cpu;
 using GtaIlgpu.Tests.Reference;
+using GtaIlgpu.Tests.Sampling;
 
 namespace GtaIlgpu.Tests;
 
@@ -394,6 +395,21 @@ public sealed class CpuOpsTests
         Ref.Sample(expected.View, logits.View, uniforms.View, temperature, topK, topP, B, V);
         Cpu.Sample(actual.View, logits.View, uniforms.View, temperature, topK, topP, B, V);
         Assert.Equal(expected.Data, actual.Data);
+    }
+
+    [Theory]
+    [MemberData(nameof(HandComputedSamplingCases.Names), MemberType = typeof(HandComputedSamplingCases))]
+    public void SampleMatchesHandComputedDraws(string name)
+    {
+        var c = HandComputedSamplingCases.Named(name);
+        int B = c.Uniforms.Length, V = c.Logits.Length;
+        var logits = Buffer(HandComputedSamplingCases.RepeatedLogits(c));
+        foreach (IOps ops in new IOps[] { Ref, Cpu })
+        {
+            var tokens = new HostBuffer<int>(B);
+            ops.Sample(tokens.View, logits.View, Buffer(c.Uniforms).View, c.Temperature, c.TopK, c.TopP, B, V);
+            Assert.Equal(c.Expected, tokens.Data);
+        }
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using GtaIlgpu.Tests.Fixtures;
+using GtaIlgpu.Tests.Sampling;
 using static GtaIlgpu.Tests.Kernels.PointwiseParity;
 
 namespace GtaIlgpu.Tests.Kernels;
@@ -32,10 +33,11 @@ public sealed class SamplingKernelTests(IlgpuFixture fixture)
     {
         uniforms ??= Uniforms;
         int rows = uniforms.Length;
+        int vocabulary = row.Length;
         var logits = Enumerable.Range(0, rows).SelectMany(_ => row).ToArray();
         var r = Run(fixture, [logits, uniforms], [new int[rows]],
-            (ops, f, i) => ops.Sample(i[0], f[0], f[1], temperature, topK, topP, rows, V),
-            (ops, f, i) => ops.Sample(i[0], f[0], f[1], temperature, topK, topP, rows, V));
+            (ops, f, i) => ops.Sample(i[0], f[0], f[1], temperature, topK, topP, rows, vocabulary),
+            (ops, f, i) => ops.Sample(i[0], f[0], f[1], temperature, topK, topP, rows, vocabulary));
         Assert.Equal(r.ExpectedInts[0], r.ActualInts[0]);
         AssertClose(r.Expected[0], r.Actual[0], 0, 0, "logits (must be left untouched)");
         return r.ActualInts[0];
@@ -78,12 +80,21 @@ public sealed class SamplingKernelTests(IlgpuFixture fixture)
         if (k == 1) Assert.All(tokens, t => Assert.Equal(3, t));
     }
 
+    /// <summary>Top-p on the renormalised top-k survivors and ties at the crossing token, worked by hand.</summary>
+    [Theory]
+    [MemberData(nameof(HandComputedSamplingCases.Names), MemberType = typeof(HandComputedSamplingCases))]
+    public void HandComputed(string name)
+    {
+        var c = HandComputedSamplingCases.Named(name);
+        Assert.Equal(c.Expected, SampleBoth(c.Logits, c.Temperature, c.TopK, c.TopP, c.Uniforms));
+    }
+
     [Theory]
     [InlineData(0.5f, 0)]
     [InlineData(0.8f, 0)]
     [InlineData(0.95f, 0)]
     [InlineData(0f, 0)]     // only the most probable token survives
-    [InlineData(0.9f, 2)]   // the top-2 mass is below 0.9: every top-k survivor is kept
+    [InlineData(0.9f, 2)]   // top-2 keeps 3 and the tied 9, 30 (0.64, 0.18, 0.18 renormalised): 0.9 needs all
     [InlineData(0.6f, 5)]
     public void TopP_AfterTopK(float topP, int topK) => SampleBoth(Row(), 0.8f, topK, topP);
 
