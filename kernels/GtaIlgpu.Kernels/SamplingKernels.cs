@@ -8,23 +8,25 @@ namespace GtaIlgpu.Kernels;
 /// top-p over the renormalised top-k survivors — one group per row of logits. The contract, ties
 /// included, is <c>IOps.Sample</c>'s.
 ///
-/// No sort. Every quantity is a function of the scaled logit s = x/τ (rounded to float, as
+/// No sort. The contract filters the scaled logits s = fl(x/τ) (rounded to float, as
 /// TemperatureLogitsWarper divides), and both filters keep s ≥ some threshold: top-k keeps
 /// s ≥ (k-th largest s), and because the survivors' probabilities are monotone in s, top-p keeps
-/// s ≥ some s too. Each threshold is found by bisection over the 32-bit keys of the floats (the bits of
-/// a float, with negatives flipped, order like unsigned ints), each step one pass over the row and one
-/// group reduction:
+/// s ≥ some s too. Division by τ &gt; 0 never reverses order, so each threshold is found on x and then
+/// lowered to the smallest x whose s ties with it (a scalar search, no pass over the row): the passes
+/// compare raw logits and never divide. Each threshold is found by bisection over the 32-bit keys of the
+/// floats (the bits of a float, with negatives flipped, order like unsigned ints), each step one pass
+/// over the row and one group reduction:
 /// <list type="bullet">
-/// <item>top-k: the largest key K with count(key(s) ≥ K) ≥ k, which is the key of the k-th largest s,
+/// <item>top-k: the largest key K with count(key(x) ≥ K) ≥ k, which is the key of the k-th largest x,
 /// ties included.</item>
-/// <item>top-p: the largest key K ≥ the top-k threshold with Σ_{key(s) ≥ K} e^{s−max} ≥ topP·W, W the
-/// weight of the top-k survivors (so the mass is measured on the renormalised survivors). That key is
-/// the crossing token's: the smallest set of leading tokens whose mass reaches topP, plus every token
-/// tied with the last of them. If rounding leaves even all survivors short, the bisection never moves
-/// and all of them are kept.</item>
+/// <item>top-p: the largest key K ≥ the top-k threshold with Σ_{key(x) ≥ K} e^{(x−max)/τ} ≥ topP·W, W
+/// the weight of the top-k survivors (so the mass is measured on the renormalised survivors). That key
+/// is the crossing token's: the smallest set of leading tokens whose mass reaches topP, plus every
+/// token tied with the last of them. If rounding leaves even all survivors short, the bisection never
+/// moves and all of them are kept.</item>
 /// </list>
 /// At most 32 steps each, so the cost is O(32·V/threads) per row, against O(V log V) for a sort, and
-/// no scratch memory: the row is re-read (and s recomputed, one division) on every pass.
+/// no scratch memory: the row is re-read on every pass.
 ///
 /// The draw is an inverse CDF in vocabulary order: the row is scanned in chunks of one element per
 /// thread; a group inclusive scan gives each kept element its running mass, a group min finds the
@@ -70,18 +72,23 @@ public static class SamplingKernels
             return;
         }
 
+        // Thresholds live on x: s = fl(x/τ) never decreases as x grows, so {s ≥ t} = {x ≥ the smallest x
+        // with fl(x/τ) ≥ t}, found without touching the row (see LowestLogitScalingTo). The passes need
+        // no division; the weights use a multiply by 1/τ (they are summed, never compared for ties).
+        float invTemperature = 1f / temperature;
         float localMax = float.NegativeInfinity, localMin = float.PositiveInfinity;
         for (int i = tid; i < V; i += threads)
         {
-            float s = logits[offset + i] / temperature;
-            localMax = MathF.Max(localMax, s);
-            localMin = MathF.Min(localMin, s);
+            float x = logits[offset + i];
+            localMax = MathF.Max(localMax, x);
+            localMin = MathF.Min(localMin, x);
         }
         float max = GroupReductions.GroupMax(localMax, floatScratch);
         float min = GroupReductions.GroupMin(localMin, floatScratch);
         long maxKey = Key(max);
 
-        // top-k: the largest key whose at-or-above count still reaches k.
+        // top-k: the largest key whose at-or-above count still reaches k is the k-th largest x; every x
+        // whose s ties with that one's survives.
         long threshold = Key(min);
         if (topK > 0 && topK < V)
         {
@@ -91,11 +98,11 @@ public static class SamplingKernels
                 long mid = lo + (hi - lo) / 2;
                 int count = 0;
                 for (int i = tid; i < V; i += threads)
-                    if (Key(logits[offset + i] / temperature) >= mid) count++;
+                    if (Key(logits[offset + i]) >= mid) count++;
                 if (GroupReductions.GroupSum(count, intScratch) >= topK) lo = mid;
                 else hi = mid;
             }
-            threshold = lo;
+            threshold = LowestLogitScalingTo(lo, temperature);
         }
 
         // top-p: mass measured against the top-k survivors' weight, i.e. on their renormalised softmax.
@@ -104,8 +111,8 @@ public static class SamplingKernels
             float survivors = 0f;
             for (int i = tid; i < V; i += threads)
             {
-                float s = logits[offset + i] / temperature;
-                if (Key(s) >= threshold) survivors += MathF.Exp(s - max);
+                float x = logits[offset + i];
+                if (Key(x) >= threshold) survivors += Weight(x, max, invTemperature);
             }
             float need = topP * GroupReductions.GroupSum(survivors, floatScratch);
             long lo = threshold, hi = maxKey + 1;
@@ -115,23 +122,23 @@ public static class SamplingKernels
                 float mass = 0f;
                 for (int i = tid; i < V; i += threads)
                 {
-                    float s = logits[offset + i] / temperature;
-                    if (Key(s) >= mid) mass += MathF.Exp(s - max);
+                    float x = logits[offset + i];
+                    if (Key(x) >= mid) mass += Weight(x, max, invTemperature);
                 }
                 if (GroupReductions.GroupSum(mass, floatScratch) >= need) lo = mid;
                 else hi = mid;
             }
-            threshold = lo;
+            threshold = LowestLogitScalingTo(lo, temperature);
         }
 
         float keptLocal = 0f;
         int lastLocal = -1;
         for (int i = tid; i < V; i += threads)
         {
-            float s = logits[offset + i] / temperature;
-            if (Key(s) >= threshold)
+            float x = logits[offset + i];
+            if (Key(x) >= threshold)
             {
-                float w = MathF.Exp(s - max);
+                float w = Weight(x, max, invTemperature);
                 keptLocal += w;
                 if (w > 0f) lastLocal = i;
             }
@@ -149,9 +156,9 @@ public static class SamplingKernels
             float w = 0f;
             if (i < V)
             {
-                float s = logits[offset + i] / temperature;
-                keep = Key(s) >= threshold;
-                if (keep) w = MathF.Exp(s - max);
+                float x = logits[offset + i];
+                keep = Key(x) >= threshold;
+                if (keep) w = Weight(x, max, invTemperature);
             }
             var scan = GroupReductions.GroupInclusiveScan(w, floatScratch);
             int candidate = keep && running + scan.Inclusive > goal ? i : int.MaxValue;
@@ -160,6 +167,28 @@ public static class SamplingKernels
             running += scan.Total;
         }
         if (tid == 0) tokens[b] = chosen != int.MaxValue ? chosen : Math.Max(lastKept, 0);
+    }
+
+    /// <summary>Unnormalised probability e^{s − max s} = e^{(x − max x)/τ}.</summary>
+    private static float Weight(float x, float max, float invTemperature) => MathF.Exp((x - max) * invTemperature);
+
+    /// <summary>
+    /// The key of the smallest float x with fl(x/τ) ≥ fl(FromKey(key)/τ): the lowest logit whose scaled
+    /// value reaches the scaled value of key's logit. Division by τ &gt; 0 rounds monotonically, so the
+    /// condition is monotone in x and a scalar bisection over keys finds it; every thread computes the
+    /// same value and no memory is read.
+    /// </summary>
+    private static long LowestLogitScalingTo(long key, float temperature)
+    {
+        float target = FromKey(key) / temperature;
+        long lo = Key(float.NegativeInfinity) - 1, hi = key; // below −∞ lie only NaNs; key itself qualifies
+        while (hi - lo > 1)
+        {
+            long mid = lo + (hi - lo) / 2;
+            if (FromKey(mid) / temperature >= target) hi = mid;
+            else lo = mid;
+        }
+        return hi;
     }
 
     /// <summary>
@@ -173,6 +202,13 @@ public static class SamplingKernels
         if (bits == 0x8000_0000u) bits = 0;
         uint key = (bits & 0x8000_0000u) != 0 ? ~bits : bits | 0x8000_0000u;
         return key;
+    }
+
+    /// <summary>The float whose key this is (the inverse of <see cref="Key"/>).</summary>
+    public static float FromKey(long key)
+    {
+        uint k = (uint)key;
+        return Interop.IntAsFloat((k & 0x8000_0000u) != 0 ? k & 0x7FFF_FFFFu : ~k);
     }
 }
 

@@ -135,7 +135,7 @@ public interface IOps
     /// topP ≤ 0 keeps exactly the tokens tied at the maximum.</item>
     /// <item>The token is the first index (in vocabulary order) where the running sum of the kept q exceeds
     /// u·(kept mass); if rounding leaves none, the last kept index of nonzero weight. A token of
-    /// probability zero (filtered out, or its weight e^{s−max} underflowing) is never drawn.</item>
+    /// probability zero (filtered out, or its weight e^{s−max} underflowing in float) is never drawn.</item>
     /// </list>
     /// topK ≤ 0 or ≥ V and topP ≥ 1 switch a filter off. The logits are left untouched.
     /// </summary>

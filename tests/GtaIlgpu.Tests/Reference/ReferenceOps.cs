@@ -384,8 +384,14 @@ public sealed class ReferenceOps : IOps
                 for (int v = 0; v < V; v++) keep[v] = scaled[v] >= kth;
             }
             // Softmax over the top-k survivors only: top-p measures mass on this renormalised distribution.
+            // A weight e^{s−max} that underflows in float counts as zero, as the contract says.
             double max = scaled[descending[0]], sum = 0;
-            for (int v = 0; v < V; v++) { probs[v] = keep[v] ? Math.Exp(scaled[v] - max) : 0; sum += probs[v]; }
+            for (int v = 0; v < V; v++)
+            {
+                double w = keep[v] ? Math.Exp(scaled[v] - max) : 0;
+                probs[v] = (float)w == 0 ? 0 : w;
+                sum += probs[v];
+            }
             for (int v = 0; v < V; v++) probs[v] /= sum;
             if (topP < 1)
             {

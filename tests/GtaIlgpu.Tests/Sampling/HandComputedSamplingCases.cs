@@ -23,7 +23,28 @@ public static class HandComputedSamplingCases
         // index 1 below 0.75, index 2 above. Hugging Face would keep only the tie its sort puts first.
         new("ties with the crossing token all kept", Logs(4, 2, 2, 1), 1f, 0, 0.6f,
             [0.1f, 0.45f, 0.6f, 0.7f, 0.9f], [0, 0, 1, 1, 2]),
+        // Two neighbouring floats a < b near 1.6 with a/3 == b/3 in float: s ties although x does not.
+        // Top-k 1 keeps both (equal weights): index 0 below u = 0.5, index 2 above.
+        new("top-k ties created by the division by τ", [DivisionTie.Low, -1f, DivisionTie.High, 0.5f], 3f, 1, 1f,
+            [0.1f, 0.4f, 0.6f, 0.9f], [0, 0, 2, 2]),
+        // s ≈ 0.533 (twice), 1, −0.333; weights 1.705, 2.718, 1.705, 0.717 (total 6.845): the maximum
+        // holds 0.397 < 0.6, and the tied pair crosses 0.6, so indices 0, 1, 2 survive (6.128):
+        // index 0 below u = 0.278, index 1 below 0.722, index 2 above.
+        new("top-p crossing at a tie created by the division by τ", [DivisionTie.Low, 3f, DivisionTie.High, -1f], 3f, 0, 0.6f,
+            [0.1f, 0.25f, 0.3f, 0.7f, 0.75f, 0.95f], [0, 0, 1, 1, 2, 2]),
     ];
+
+    /// <summary>The first neighbouring floats from 1.6 up whose quotients by 3 round to the same float.</summary>
+    private static class DivisionTie
+    {
+        public static readonly float Low = Find(), High = MathF.BitIncrement(Low);
+
+        private static float Find()
+        {
+            for (float x = 1.6f; ; x = MathF.BitIncrement(x))
+                if (x / 3f == MathF.BitIncrement(x) / 3f) return x;
+        }
+    }
 
     /// <summary>The case names, for a theory (names serialise; the cases are looked up by <see cref="Named"/>).</summary>
     public static TheoryData<string> Names() => new(All.Select(c => c.Name));

@@ -68,19 +68,21 @@ public sealed class SamplingDistributionTests(IlgpuFixture fixture)
 
     /// <summary>
     /// Tokens of probability zero: −∞ logits, weights e^{s−max} that underflow in float (1e-87 exactly),
-    /// and tokens the filters remove, placed last in the row where the inverse CDF would land if it ran off the end; uniforms
-    /// include the largest float below 1.
+    /// and tokens the filters remove, placed last in the row where the inverse CDF would land if it ran
+    /// off the end; uniforms include the largest float below 1.
     /// </summary>
     [Fact]
     public void ZeroProbabilityTokens_AreNeverDrawn()
     {
         const int V = 40;
         var row = PointwiseParity.Uniform(21, V);
-        row[V - 4] = float.NegativeInfinity;
-        row[V - 3] = -200f; // e^{−200 − max} underflows in float
-        row[V - 2] = float.NegativeInfinity;
-        row[V - 1] = -3f;   // below every other finite logit: removed by top-k 30 and by top-p 0.95
-        float[] uniforms = [0f, 0.25f, 0.5f, 0.999f, 0.9999999f, 0.99999994f];
+        row[V - 4] = -3f;   // below every other finite logit: removed by top-k 30 and by top-p 0.95
+        row[V - 3] = float.NegativeInfinity;
+        row[V - 2] = -200f; // e^{−200 − max} underflows in float
+        row[V - 1] = float.NegativeInfinity;
+        // u = 1 lies just outside the contract's [0, 1): the running mass then never exceeds the goal, so
+        // it forces the rounding fallback (the last kept token), which must skip the zero weights.
+        float[] uniforms = [0f, 0.25f, 0.5f, 0.999f, 0.9999999f, 0.99999994f, 1f];
         var logits = Enumerable.Range(0, uniforms.Length).SelectMany(_ => row).ToArray();
         using var reference = new ReferenceBackend();
         using var cpu = new CpuBackend();
