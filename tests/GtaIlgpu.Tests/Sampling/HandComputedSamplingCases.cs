@@ -32,6 +32,10 @@ public static class HandComputedSamplingCases
         // index 0 below u = 0.278, index 1 below 0.722, index 2 above.
         new("top-p crossing at a tie created by the division by τ", [DivisionTie.Low, 3f, DivisionTie.High, -1f], 3f, 0, 0.6f,
             [0.1f, 0.25f, 0.3f, 0.7f, 0.75f, 0.95f], [0, 0, 1, 1, 2, 2]),
+        // −0 (a SIMD lane) and +0 (the scalar tail of a 10-wide row) tie at the maximum: top-k 1 keeps
+        // both, index 0 below u = 0.5, index 9 above.
+        new("top-k −0 ties with +0", [-0f, -3f, -3f, -3f, -3f, -3f, -3f, -3f, -3f, 0f], 1f, 1, 1f,
+            [0.2f, 0.45f, 0.55f, 0.8f], [0, 0, 9, 9]),
     ];
 
     /// <summary>The first neighbouring floats from 1.6 up whose quotients by 3 round to the same float.</summary>
