@@ -4,26 +4,35 @@ using ILGPU.Runtime;
 namespace GtaIlgpu.Kernels;
 
 /// <summary>
-/// Token sampling for rollouts: greedy, temperature, top-k, top-p, one group per row of logits.
+/// Token sampling for rollouts as Hugging Face's <c>generate</c> does it — temperature, then top-k, then
+/// top-p over the renormalised top-k survivors — one group per row of logits. The contract, ties
+/// included, is <c>IOps.Sample</c>'s.
 ///
-/// No sort. Both filters are thresholds on the logit: top-k keeps x ≥ (k-th largest x), and since
-/// p = softmax(x/τ) is monotone in x, top-p keeps x ≥ some logit too. Each threshold is found by
-/// bisection over the 32-bit keys of the floats (the bits of a float, with negatives flipped, order
-/// like unsigned ints), each step one pass over the row and one group reduction:
+/// No sort. The contract filters the scaled logits s = fl(x/τ) (rounded to float, as
+/// TemperatureLogitsWarper divides), and both filters keep s ≥ some threshold: top-k keeps
+/// s ≥ (k-th largest s), and because the survivors' probabilities are monotone in s, top-p keeps
+/// s ≥ some s too. Division by τ &gt; 0 never reverses order, so each threshold is found on x and then
+/// lowered to the smallest x whose s ties with it (a scalar search, no pass over the row): the passes
+/// compare raw logits and never divide. Each threshold is found by bisection over the 32-bit keys of the
+/// floats (the bits of a float, with negatives flipped, order like unsigned ints), each step one pass
+/// over the row and one group reduction:
 /// <list type="bullet">
-/// <item>top-k: the largest key K with count(key(x) ≥ K) ≥ k, which is the key of the k-th largest
-/// logit, ties included.</item>
-/// <item>top-p: among the top-k survivors, the largest key K with Σ_{key(x) ≥ K} e^{(x−max)/τ} ≥ topP·Σ_all
-/// (probabilities of the full softmax, as in the contract). If even every top-k survivor falls short,
-/// the bisection never moves and all of them are kept.</item>
+/// <item>top-k: the largest key K with count(key(x) ≥ K) ≥ k, which is the key of the k-th largest x,
+/// ties included.</item>
+/// <item>top-p: the largest key K ≥ the top-k threshold with Σ_{key(x) ≥ K} e^{(x−max)/τ} ≥ topP·W, W
+/// the weight of the top-k survivors (so the mass is measured on the renormalised survivors). That key
+/// is the crossing token's: the smallest set of leading tokens whose mass reaches topP, plus every
+/// token tied with the last of them. If rounding leaves even all survivors short, the bisection never
+/// moves and all of them are kept.</item>
 /// </list>
 /// At most 32 steps each, so the cost is O(32·V/threads) per row, against O(V log V) for a sort, and
-/// no scratch memory.
+/// no scratch memory: the row is re-read on every pass.
 ///
 /// The draw is an inverse CDF in vocabulary order: the row is scanned in chunks of one element per
 /// thread; a group inclusive scan gives each kept element its running mass, a group min finds the
 /// first one whose running mass exceeds u·(kept mass), and the chunk loop stops there. If rounding
-/// leaves no such index (u close to 1), the last kept index is taken, as in the contract.
+/// leaves no such index (u close to 1), the last kept index of positive weight is taken, as in the
+/// contract, so a token of probability zero is never drawn.
 ///
 /// Greedy (τ ≤ 0): each thread keeps the first maximum of its strided elements; a group max and a
 /// group min over the indices holding it give the lowest index on ties.
@@ -63,6 +72,10 @@ public static class SamplingKernels
             return;
         }
 
+        // Thresholds live on x: s = fl(x/τ) never decreases as x grows, so {s ≥ t} = {x ≥ the smallest x
+        // with fl(x/τ) ≥ t}, found without touching the row (see LowestLogitScalingTo). The passes need
+        // no division; the weights use a multiply by 1/τ (they are summed, never compared for ties).
+        float invTemperature = 1f / temperature;
         float localMax = float.NegativeInfinity, localMin = float.PositiveInfinity;
         for (int i = tid; i < V; i += threads)
         {
@@ -74,7 +87,8 @@ public static class SamplingKernels
         float min = GroupReductions.GroupMin(localMin, floatScratch);
         long maxKey = Key(max);
 
-        // top-k: the largest key whose at-or-above count still reaches k.
+        // top-k: the largest key whose at-or-above count still reaches k is the k-th largest x; every x
+        // whose s ties with that one's survives.
         long threshold = Key(min);
         if (topK > 0 && topK < V)
         {
@@ -88,15 +102,19 @@ public static class SamplingKernels
                 if (GroupReductions.GroupSum(count, intScratch) >= topK) lo = mid;
                 else hi = mid;
             }
-            threshold = lo;
+            threshold = LowestLogitScalingTo(lo, temperature);
         }
 
-        // top-p over the full softmax's probabilities, restricted to the top-k survivors.
+        // top-p: mass measured against the top-k survivors' weight, i.e. on their renormalised softmax.
         if (topP < 1f)
         {
-            float total = 0f;
-            for (int i = tid; i < V; i += threads) total += Weight(logits[offset + i], max, temperature);
-            float need = topP * GroupReductions.GroupSum(total, floatScratch);
+            float survivors = 0f;
+            for (int i = tid; i < V; i += threads)
+            {
+                float x = logits[offset + i];
+                if (Key(x) >= threshold) survivors += Weight(x, max, invTemperature);
+            }
+            float need = topP * GroupReductions.GroupSum(survivors, floatScratch);
             long lo = threshold, hi = maxKey + 1;
             while (hi - lo > 1)
             {
@@ -105,12 +123,12 @@ public static class SamplingKernels
                 for (int i = tid; i < V; i += threads)
                 {
                     float x = logits[offset + i];
-                    if (Key(x) >= mid) mass += Weight(x, max, temperature);
+                    if (Key(x) >= mid) mass += Weight(x, max, invTemperature);
                 }
                 if (GroupReductions.GroupSum(mass, floatScratch) >= need) lo = mid;
                 else hi = mid;
             }
-            threshold = lo;
+            threshold = LowestLogitScalingTo(lo, temperature);
         }
 
         float keptLocal = 0f;
@@ -120,8 +138,9 @@ public static class SamplingKernels
             float x = logits[offset + i];
             if (Key(x) >= threshold)
             {
-                keptLocal += Weight(x, max, temperature);
-                lastLocal = i;
+                float w = Weight(x, max, invTemperature);
+                keptLocal += w;
+                if (w > 0f) lastLocal = i;
             }
         }
         float kept = GroupReductions.GroupSum(keptLocal, floatScratch);
@@ -139,7 +158,7 @@ public static class SamplingKernels
             {
                 float x = logits[offset + i];
                 keep = Key(x) >= threshold;
-                if (keep) w = Weight(x, max, temperature);
+                if (keep) w = Weight(x, max, invTemperature);
             }
             var scan = GroupReductions.GroupInclusiveScan(w, floatScratch);
             int candidate = keep && running + scan.Inclusive > goal ? i : int.MaxValue;
@@ -150,8 +169,27 @@ public static class SamplingKernels
         if (tid == 0) tokens[b] = chosen != int.MaxValue ? chosen : Math.Max(lastKept, 0);
     }
 
-    /// <summary>Unnormalised probability e^{(x − max)/τ}.</summary>
-    private static float Weight(float x, float max, float temperature) => MathF.Exp((x - max) / temperature);
+    /// <summary>Unnormalised probability e^{s − max s} = e^{(x − max x)/τ}.</summary>
+    private static float Weight(float x, float max, float invTemperature) => MathF.Exp((x - max) * invTemperature);
+
+    /// <summary>
+    /// The key of the smallest float x with fl(x/τ) ≥ fl(FromKey(key)/τ): the lowest logit whose scaled
+    /// value reaches the scaled value of key's logit. Division by τ &gt; 0 rounds monotonically, so the
+    /// condition is monotone in x and a scalar bisection over keys finds it; every thread computes the
+    /// same value and no memory is read.
+    /// </summary>
+    private static long LowestLogitScalingTo(long key, float temperature)
+    {
+        float target = FromKey(key) / temperature;
+        long lo = Key(float.NegativeInfinity) - 1, hi = key; // below −∞ lie only NaNs; key itself qualifies
+        while (hi - lo > 1)
+        {
+            long mid = lo + (hi - lo) / 2;
+            if (FromKey(mid) / temperature >= target) hi = mid;
+            else lo = mid;
+        }
+        return hi;
+    }
 
     /// <summary>
     /// An order-preserving map of floats onto unsigned 32-bit keys (as a long): flip every bit of a
@@ -164,6 +202,13 @@ public static class SamplingKernels
         if (bits == 0x8000_0000u) bits = 0;
         uint key = (bits & 0x8000_0000u) != 0 ? ~bits : bits | 0x8000_0000u;
         return key;
+    }
+
+    /// <summary>The float whose key this is (the inverse of <see cref="Key"/>).</summary>
+    public static float FromKey(long key)
+    {
+        uint k = (uint)key;
+        return Interop.IntAsFloat((k & 0x8000_0000u) != 0 ? k & 0x7FFF_FFFFu : ~k);
     }
 }
 

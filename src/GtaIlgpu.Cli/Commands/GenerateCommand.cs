@@ -15,7 +15,7 @@ public static class GenerateCommand
         var maxTokens = new Option<int>("--max-tokens") { Description = "tokens to generate at most (generation also stops at end-of-text)", DefaultValueFactory = _ => 50 };
         var temperature = new Option<float>("--temperature") { Description = "sampling temperature; 0 decodes greedily", DefaultValueFactory = _ => 0.8f };
         var topK = new Option<int>("--top-k") { Description = "sample among the k most likely tokens; 0: all", DefaultValueFactory = _ => 40 };
-        var topP = new Option<float>("--top-p") { Description = "sample within the smallest set of probability ≥ p; 1: all", DefaultValueFactory = _ => 0.95f };
+        var topP = new Option<float>("--top-p") { Description = "then sample within the smallest set of most likely tokens whose probability, renormalised after top-k, reaches p; 1: all", DefaultValueFactory = _ => 0.95f };
         var device = CommonOptions.Device();
         var seed = CommonOptions.Seed(1337);
 

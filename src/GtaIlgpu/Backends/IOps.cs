@@ -120,11 +120,24 @@ public interface IOps
 
     // ---- sampling ---------------------------------------------------------------------------------
     /// <summary>
-    /// Draws one token per row of logits (B,V) with the given uniforms (B, each in [0,1)):
-    /// temperature ≤ 0 means greedy argmax (lowest index on ties). Otherwise p = softmax(logits/temperature);
-    /// topK &gt; 0 keeps tokens whose logit is ≥ the k-th largest logit; topP &lt; 1 then keeps tokens whose
-    /// probability is ≥ θ, θ the largest value for which the kept mass is ≥ topP; the token is the first
-    /// index (in vocabulary order) where the running sum of kept probabilities exceeds u·(kept mass).
+    /// Draws one token per row of logits (B,V) with the given uniforms (B, each in [0,1)), as Hugging Face's
+    /// <c>generate</c> samples with its temperature, top-k and top-p warpers in that order
+    /// (min_tokens_to_keep = 1). temperature ≤ 0 means greedy argmax of the logits (lowest index on ties).
+    /// Otherwise, with s = logits/temperature rounded to float (−0 counts as +0, so equal values tie):
+    /// <list type="number">
+    /// <item>top-k (0 &lt; topK &lt; V) keeps the tokens whose s is ≥ the topK-th largest s: every token tied
+    /// with that one survives too, so more than topK may (as Hugging Face removes only s &lt; the k-th).</item>
+    /// <item>q = softmax(s) over the survivors only: top-p measures mass on the renormalised remainder.</item>
+    /// <item>top-p (topP &lt; 1) keeps a survivor when the q-mass of the survivors with a strictly larger s is
+    /// below topP: taking tokens by decreasing s, the smallest set whose mass reaches topP, including the
+    /// token that crosses it, and every token tied with that token (Hugging Face keeps whichever tied
+    /// tokens its sort happens to put first; we keep them all). The largest s always survives, so
+    /// topP ≤ 0 keeps exactly the tokens tied at the maximum.</item>
+    /// <item>The token is the first index (in vocabulary order) where the running sum of the kept q exceeds
+    /// u·(kept mass); if rounding leaves none, the last kept index of nonzero weight. A token of
+    /// probability zero (filtered out, or its weight e^{s−max} underflowing in float) is never drawn.</item>
+    /// </list>
+    /// topK ≤ 0 or ≥ V and topP ≥ 1 switch a filter off. The logits are left untouched.
     /// </summary>
     void Sample(BufferView<int> tokens, BufferView<float> logits, BufferView<float> uniforms, float temperature, int topK, float topP, int B, int V);
 

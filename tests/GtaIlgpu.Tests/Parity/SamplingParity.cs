@@ -1,3 +1,5 @@
+using GtaIlgpu.Tests.Sampling;
+
 namespace GtaIlgpu.Tests.Parity;
 
 /// <summary>
@@ -107,12 +109,21 @@ public abstract class SamplingParity(OpsFixture fixture)
             SampleRow(row, 1f, topK, 1f, uniforms);
     }
 
+    /// <summary>Top-p on the renormalised top-k survivors and ties at the crossing token, worked by hand.</summary>
+    [ParityTheory]
+    [MemberData(nameof(HandComputedSamplingCases.Names), MemberType = typeof(HandComputedSamplingCases))]
+    public void Hand_computed_draws(string name)
+    {
+        var c = HandComputedSamplingCases.Named(name);
+        Assert.Equal(c.Expected, SampleRow(c.Logits, c.Temperature, c.TopK, c.TopP, c.Uniforms));
+    }
+
     [ParityTheory(CostlyOn32Lanes = true)]
     [InlineData(0.5f, 0)]
     [InlineData(0.8f, 0)]
     [InlineData(0.95f, 0)]
     [InlineData(0f, 0)]     // only the most probable token survives
-    [InlineData(0.9f, 2)]   // the top-2 mass is below 0.9: every top-k survivor is kept
+    [InlineData(0.9f, 2)]   // top-2 keeps 3 and the tied 9, 30 (0.64, 0.18, 0.18 renormalised): 0.9 needs all
     [InlineData(0.6f, 5)]
     public void Top_p_after_top_k(float topP, int topK) => SampleRow(Row(), 0.8f, topK, topP);
 

@@ -361,6 +361,7 @@ public sealed class ReferenceOps : IOps
     public void Sample(BufferView<int> tokens, BufferView<float> logits, BufferView<float> uniforms, float temperature, int topK, float topP, int B, int V)
     {
         var outTokens = tokens.Span(); var z = logits.Span(); var u = uniforms.Span();
+        var scaled = new float[V];
         var probs = new double[V];
         var keep = new bool[V];
         for (int b = 0; b < B; b++)
@@ -373,30 +374,42 @@ public sealed class ReferenceOps : IOps
                 outTokens[b] = best;
                 continue;
             }
+            // Temperature first, on floats as the contract says (then everything in double).
+            for (int v = 0; v < V; v++) scaled[v] = row[v] / temperature;
+            var descending = Enumerable.Range(0, V).OrderByDescending(v => scaled[v]).ToArray();
             for (int v = 0; v < V; v++) keep[v] = true;
             if (topK > 0 && topK < V)
             {
-                var sorted = row.ToArray();
-                Array.Sort(sorted, (p, q) => q.CompareTo(p));
-                float kth = sorted[topK - 1];
-                for (int v = 0; v < V; v++) keep[v] = row[v] >= kth;
+                float kth = scaled[descending[topK - 1]];
+                for (int v = 0; v < V; v++) keep[v] = scaled[v] >= kth;
             }
-            double max = double.NegativeInfinity;
-            for (int v = 0; v < V; v++) max = Math.Max(max, row[v] / (double)temperature);
-            double sum = 0;
-            for (int v = 0; v < V; v++) { probs[v] = Math.Exp(row[v] / (double)temperature - max); sum += probs[v]; }
+            // Softmax over the top-k survivors only: top-p measures mass on this renormalised distribution.
+            // A weight e^{s−max} that underflows in float counts as zero, as the contract says.
+            double max = scaled[descending[0]], sum = 0;
+            for (int v = 0; v < V; v++)
+            {
+                double w = keep[v] ? Math.Exp(scaled[v] - max) : 0;
+                probs[v] = (float)w == 0 ? 0 : w;
+                sum += probs[v];
+            }
             for (int v = 0; v < V; v++) probs[v] /= sum;
             if (topP < 1)
             {
-                // θ = the largest kept probability value whose {p ≥ θ} mass reaches topP.
-                var candidates = Enumerable.Range(0, V).Where(v => keep[v]).Select(v => probs[v]).OrderByDescending(p => p).ToArray();
-                double mass = 0, theta = candidates[^1];
-                foreach (double p in candidates)
+                // Keep a survivor when the mass of the survivors with a strictly larger s is below topP:
+                // the smallest leading set that reaches topP, the token crossing it and its ties; the
+                // maximum always (min_tokens_to_keep = 1).
+                double ahead = 0;
+                for (int start = 0; start < V;)
                 {
-                    mass += p;
-                    if (mass >= topP) { theta = p; break; }
+                    float level = scaled[descending[start]];
+                    int end = start;
+                    double levelMass = 0;
+                    for (; end < V && scaled[descending[end]] == level; end++) levelMass += probs[descending[end]];
+                    bool levelKept = start == 0 || ahead < topP;
+                    for (int j = start; j < end; j++) keep[descending[j]] &= levelKept;
+                    ahead += levelMass;
+                    start = end;
                 }
-                for (int v = 0; v < V; v++) keep[v] = keep[v] && probs[v] >= theta;
             }
             double kept = 0;
             for (int v = 0; v < V; v++) if (keep[v]) kept += probs[v];
@@ -404,7 +417,7 @@ public sealed class ReferenceOps : IOps
             int chosen = -1, last = -1;
             for (int v = 0; v < V; v++)
             {
-                if (!keep[v]) continue;
+                if (!keep[v] || probs[v] == 0) continue;
                 last = v;
                 running += probs[v];
                 if (running > goal) { chosen = v; break; }

@@ -5,9 +5,9 @@ namespace GtaIlgpu.Backends.Cpu;
 
 /// <summary>
 /// The per-row vocabulary ops: the fused token log-likelihood (log-softmax, gather, in-place gradient)
-/// and sampling. One work item per row. Sampling finds the top-k threshold and the top-p threshold by
-/// bisection over the bits of a float (at most 32 counting passes each) instead of sorting, so it needs
-/// only one per-thread probability row as scratch.
+/// and sampling. One work item per row. Sampling finds the top-k threshold and the top-p threshold on
+/// the scaled logits by bisection over the bits of a float (at most 32 counting passes each) instead of
+/// sorting, so it needs only two per-thread rows (scaled logits and their weights) as scratch.
 /// </summary>
 public sealed partial class CpuOps
 {
@@ -63,7 +63,7 @@ public sealed partial class CpuOps
         CpuLoops.Rows(B, 40L * V, kernel);
     }
 
-    [ThreadStatic] private static float[]? t_sampleProbs;
+    [ThreadStatic] private static float[]? t_sampleScratch;
 
     private readonly struct SampleKernel(HostArray<int> tokens, HostArray<float> logits, HostArray<float> uniforms, float temperature, int topK, float topP, int V) : IRowKernel
     {
@@ -76,37 +76,35 @@ public sealed partial class CpuOps
                 return;
             }
 
-            // Top-k: keep logits ≥ the k-th largest. Dropped tokens get probability 0 below, which
-            // never changes the draw (a zero never moves the running sum past the goal).
-            float kth = topK > 0 && topK < V ? KthLargest(row, topK) : float.NegativeInfinity;
+            // s = x/τ rounded to float, as the contract (and Hugging Face's temperature warper) has it;
+            // both filters are thresholds on the ordered keys of s.
+            var scratch = CpuScratch.Get(ref t_sampleScratch, 2 * V);
+            var scaled = scratch.AsSpan(0, V);
+            var weights = scratch.AsSpan(V, V);
+            ScaleLogits(row, temperature, scaled);
+            float max = CpuSimd.Max(scaled);
 
-            // p = softmax(logits / temperature) over the whole row, as the contract says.
-            var probs = CpuScratch.Get(ref t_sampleProbs, V).AsSpan(0, V);
-            float max = float.NegativeInfinity;
-            for (int v = 0; v < V; v++)
-            {
-                float s = row[v] / temperature;
-                probs[v] = s;
-                max = Math.Max(max, s);
-            }
-            double sum = CpuSimd.ExpInPlace(probs, max);
-            CpuSimd.Scale(probs, (float)(1.0 / sum));
-            if (kth > float.NegativeInfinity)
-                for (int v = 0; v < V; v++)
-                    if (!(row[v] >= kth)) probs[v] = 0;
+            int threshold = topK > 0 && topK < V ? KthLargestKey(scaled, topK) : OrderedKey(MinOf(scaled));
 
-            float theta = topP < 1 ? TopPThreshold(probs, topP) : 0f;
+            // Weights e^{s−max} of the top-k survivors (0 for the rest): their sum renormalises top-p.
+            scaled.CopyTo(weights);
+            CpuSimd.ExpInPlace(weights, max);
+            double survivors = MaskBelow(scaled, weights, threshold);
+            if (topP < 1) threshold = TopPThresholdKey(scaled, weights, topP * survivors, threshold, OrderedKey(max));
 
+            // The kept mass is summed in double in the draw's own order, so a uniform that lands exactly
+            // on a boundary between equal weights falls as in the reference.
             double kept = 0;
-            for (int v = 0; v < V; v++) if (probs[v] >= theta) kept += probs[v];
+            for (int v = 0; v < V; v++)
+                if (OrderedKey(scaled[v]) >= threshold) kept += weights[v];
             double goal = uniforms[b] * kept, running = 0;
             int chosen = -1, last = -1;
             for (int v = 0; v < V; v++)
             {
-                float p = probs[v];
-                if (!(p >= theta) || p == 0) continue;
+                float w = weights[v];
+                if (OrderedKey(scaled[v]) < threshold || w == 0) continue;
                 last = v;
-                running += p;
+                running += w;
                 if (running > goal) { chosen = v; break; }
             }
             // chosen is found whenever u < 1 (the last kept token brings running to exactly kept > goal).
@@ -115,25 +113,41 @@ public sealed partial class CpuOps
     }
 
     /// <summary>
+    /// s = x/τ + 0: the division rounds as the scalar reference's does; adding +0 turns −0 into +0 so
+    /// that equal floats get equal keys (the kernel's key does the same).
+    /// </summary>
+    private static void ScaleLogits(ReadOnlySpan<float> row, float temperature, Span<float> scaled)
+    {
+        const int W = 8;
+        var t = Vector256.Create(temperature);
+        int i = 0;
+        for (; i <= row.Length - W; i += W)
+            (Vector256.Create(row.Slice(i, W)) / t + Vector256<float>.Zero).CopyTo(scaled.Slice(i, W));
+        for (; i < row.Length; i++) scaled[i] = row[i] / temperature + 0f;
+    }
+
+    /// <summary>
     /// Maps a float to an int with the same order (negative floats have their magnitude bits flipped);
     /// the map is its own inverse.
     /// </summary>
     private static int OrderedBits(int bits) => bits ^ ((bits >> 31) & 0x7FFFFFFF);
 
+    private static int OrderedKey(float x) => OrderedBits(BitConverter.SingleToInt32Bits(x));
+
     /// <summary>
-    /// The k-th largest value: the largest key K with count(key ≥ K) ≥ k is always some element's key,
-    /// found by bisection over the 32-bit key range.
+    /// The key of the k-th largest value: the largest key K with count(key ≥ K) ≥ k is always some
+    /// element's key, found by bisection over the 32-bit key range.
     /// </summary>
-    private static float KthLargest(ReadOnlySpan<float> row, int k)
+    private static int KthLargestKey(ReadOnlySpan<float> row, int k)
     {
-        long lo = OrderedBits(BitConverter.SingleToInt32Bits(MinOf(row)));
-        long hi = OrderedBits(BitConverter.SingleToInt32Bits(CpuSimd.Max(row)));
+        long lo = OrderedKey(MinOf(row));
+        long hi = OrderedKey(CpuSimd.Max(row));
         while (lo < hi)
         {
             long mid = lo + (hi - lo + 1) / 2;
             if (CountAtLeast(row, (int)mid) >= k) lo = mid; else hi = mid - 1;
         }
-        return BitConverter.Int32BitsToSingle(OrderedBits((int)lo));
+        return (int)lo;
     }
 
     private static float MinOf(ReadOnlySpan<float> row)
@@ -143,62 +157,69 @@ public sealed partial class CpuOps
         return min;
     }
 
+    private static Vector256<int> Keys(Vector256<float> x)
+    {
+        var bits = x.AsInt32();
+        return bits ^ (Vector256.ShiftRightArithmetic(bits, 31) & Vector256.Create(0x7FFFFFFF));
+    }
+
     private static int CountAtLeast(ReadOnlySpan<float> row, int key)
     {
         const int W = 8;
         var k = Vector256.Create(key);
-        var mask = Vector256.Create(0x7FFFFFFF);
         var count = Vector256<int>.Zero;
         int i = 0;
         for (; i <= row.Length - W; i += W)
-        {
-            var bits = Vector256.Create(row.Slice(i, W)).AsInt32();
-            var keys = bits ^ (Vector256.ShiftRightArithmetic(bits, 31) & mask);
-            count -= Vector256.GreaterThanOrEqual(keys, k); // true lanes are −1
-        }
+            count -= Vector256.GreaterThanOrEqual(Keys(Vector256.Create(row.Slice(i, W))), k); // true lanes are −1
         int total = Vector256.Sum(count);
         for (; i < row.Length; i++)
-            if (OrderedBits(BitConverter.SingleToInt32Bits(row[i])) >= key) total++;
+            if (OrderedKey(row[i]) >= key) total++;
         return total;
     }
 
-    /// <summary>
-    /// θ = the largest probability whose mass Σ{p ≥ θ} reaches topP (probabilities are non-negative, so
-    /// their bit patterns order like their values). When even the whole kept mass falls short, θ = 0
-    /// keeps everything, as the reference does.
-    /// </summary>
-    private static float TopPThreshold(ReadOnlySpan<float> probs, float topP)
+    /// <summary>Zeroes the weights whose scaled logit's key is below the threshold; returns the sum of the rest.</summary>
+    private static double MaskBelow(ReadOnlySpan<float> scaled, Span<float> weights, int threshold)
     {
-        if (MassAtLeast(probs, 0) < topP) return 0f;
-        long lo = 0, hi = BitConverter.SingleToInt32Bits(CpuSimd.Max(probs));
+        for (int v = 0; v < scaled.Length; v++)
+            if (OrderedKey(scaled[v]) < threshold) weights[v] = 0;
+        return MassAtLeast(scaled, weights, threshold);
+    }
+
+    /// <summary>
+    /// The largest key K in [lo, hi] whose mass Σ{w : key(s) ≥ K} reaches need: the key of the token
+    /// whose running mass (largest s first) crosses topP. When even the mass at lo falls short (only
+    /// by rounding, as need ≤ that mass exactly), K = lo keeps every survivor, as the reference does.
+    /// </summary>
+    private static int TopPThresholdKey(ReadOnlySpan<float> scaled, ReadOnlySpan<float> weights, double need, long lo, long hi)
+    {
         while (lo < hi)
         {
             long mid = lo + (hi - lo + 1) / 2;
-            if (MassAtLeast(probs, (int)mid) >= topP) lo = mid; else hi = mid - 1;
+            if (MassAtLeast(scaled, weights, (int)mid) >= need) lo = mid; else hi = mid - 1;
         }
-        return BitConverter.Int32BitsToSingle((int)lo);
+        return (int)lo;
     }
 
-    /// <summary>Σ p over p with bits ≥ key, in float per block of 1024 and in double across blocks.</summary>
-    private static double MassAtLeast(ReadOnlySpan<float> probs, int key)
+    /// <summary>Σ w over key(s) ≥ key, in float per block of 1024 and in double across blocks.</summary>
+    private static double MassAtLeast(ReadOnlySpan<float> scaled, ReadOnlySpan<float> weights, int key)
     {
         const int W = 8, Block = 1024;
         var k = Vector256.Create(key);
         double total = 0;
-        int i = 0;
-        while (i <= probs.Length - W)
+        int i = 0, n = scaled.Length;
+        while (i <= n - W)
         {
-            int end = Math.Min(probs.Length, i + Block) - W;
+            int end = Math.Min(n, i + Block) - W;
             var acc = Vector256<float>.Zero;
             for (; i <= end; i += W)
             {
-                var p = Vector256.Create(probs.Slice(i, W));
-                acc += p & Vector256.GreaterThanOrEqual(p.AsInt32(), k).AsSingle();
+                var keep = Vector256.GreaterThanOrEqual(Keys(Vector256.Create(scaled.Slice(i, W))), k).AsSingle();
+                acc += Vector256.Create(weights.Slice(i, W)) & keep;
             }
             total += Vector256.Sum(acc);
         }
-        for (; i < probs.Length; i++)
-            if (BitConverter.SingleToInt32Bits(probs[i]) >= key) total += probs[i];
+        for (; i < n; i++)
+            if (OrderedKey(scaled[i]) >= key) total += weights[i];
         return total;
     }
 }
