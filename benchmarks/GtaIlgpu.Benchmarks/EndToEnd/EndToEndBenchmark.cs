@@ -34,8 +34,6 @@ public sealed record WarmupPolicy(int? Fixed)
         text.Equals("auto", StringComparison.OrdinalIgnoreCase) ? Auto
         : int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int steps) ? new WarmupPolicy(steps)
         : throw new ArgumentException($"e2e: --warmup takes 'auto' or a step count, not '{text}'");
-
-    public override string ToString() => Fixed is int n ? n.ToString(CultureInfo.InvariantCulture) : "auto";
 }
 
 /// <summary>What one (device, config) measured; step times in seconds, in order.</summary>
@@ -93,23 +91,26 @@ public static class EndToEndBenchmark
         double jitWhileMeasuring = 0;
         using (var trainer = new LanguageModelTrainer(model, stream, settings))
         {
-            while (rule is null ? warmupSeconds.Count < maxWarmup : !rule.Done)
+            // One step with the time the JIT spent compiling meanwhile (on any thread: tier-ups run in the background).
+            (double Seconds, double Jit) Step(string label)
             {
                 var jitBefore = WarmupRule.JitTime();
                 var report = trainer.Step();
                 double jit = (WarmupRule.JitTime() - jitBefore).TotalSeconds;
-                warmupSeconds.Add(report.Seconds);
-                rule?.Add(report.Seconds, jit);
-                log($"  {e.Name} warm-up step {warmupSeconds.Count}: {report.Seconds * 1e3:F0} ms, loss {report.Loss:F3}, JIT {jit * 1e3:F1} ms");
+                log($"  {e.Name} {label}: {report.Seconds * 1e3:F0} ms, loss {report.Loss:F3}, JIT {jit * 1e3:F1} ms");
+                return (report.Seconds, jit);
+            }
+            while (rule is null ? warmupSeconds.Count < maxWarmup : !rule.Done)
+            {
+                var (seconds, jit) = Step($"warm-up step {warmupSeconds.Count + 1}");
+                warmupSeconds.Add(seconds);
+                rule?.Add(seconds, jit);
             }
             for (int s = 0; s < steps; s++)
             {
-                var jitBefore = WarmupRule.JitTime();
-                var report = trainer.Step();
-                double jit = (WarmupRule.JitTime() - jitBefore).TotalSeconds;
+                var (seconds, jit) = Step($"train step {s + 1}/{steps}");
+                stepSeconds.Add(seconds);
                 jitWhileMeasuring += jit;
-                stepSeconds.Add(report.Seconds);
-                log($"  {e.Name} train step {s + 1}/{steps}: {report.Seconds * 1e3:F0} ms, loss {report.Loss:F3}, JIT {jit * 1e3:F1} ms");
             }
         }
         string warmupNote = rule?.Describe() ?? $"{warmupSeconds.Count} fixed warm-up steps";
