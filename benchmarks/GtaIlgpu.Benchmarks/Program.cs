@@ -119,6 +119,7 @@ static int RunEndToEnd(List<string> arguments, string results)
     var (cpuPeak, cpuMethod) = DevicePeaks.CpuPeak();
     machine = machine with { CpuPeakGflops = cpuPeak, CpuPeakMethod = cpuMethod };
     var figures = new List<BenchmarkFigure>();
+    var stepLines = new Dictionary<string, string>(); // the Markdown shows the configuration, not the JSON's step lists
     foreach (string device in devices.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
     {
         using var backend = BackendFactory.Create(device);
@@ -138,22 +139,27 @@ static int RunEndToEnd(List<string> arguments, string results)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{backend.Name,-9} {config.Name,-10} train {result.TrainTokensPerSecond,9:F0} tok/s (MFU {result.TrainMfu:P1})   rollout {result.GenerateTokensPerSecond,8:F1} tok/s (MFU {result.GenerateMfu:P2})"));
             figures.AddRange(EndToEndBenchmark.Figures(result));
+            stepLines[$"train steps {EndToEndBenchmark.TrainRowName(backend.Name, config)}"] = string.Create(CultureInfo.InvariantCulture,
+                $"{result.WarmupNote}; warm-up {string.Join(", ", result.WarmupStepSeconds.Select(t => (t * 1e3).ToString("F0", CultureInfo.InvariantCulture)))} ms; "
+                + $"measured {string.Join(", ", result.StepSeconds.Select(t => (t * 1e3).ToString("F0", CultureInfo.InvariantCulture)))} ms");
         }
     }
+    var configuration = new Dictionary<string, string>
+    {
+        ["devices"] = devices, ["configs"] = configs,
+        ["steps"] = warmup.Fixed is int fixedSteps ? $"{fixedSteps} warm-up + {steps} measured (median)"
+            : $"warm-up {new WarmupRule().Criterion}, then {steps} measured (median); every step's time in samplesNs/warmupNs",
+        ["new tokens per row"] = newTokens.ToString(CultureInfo.InvariantCulture),
+        ["flops"] = "train 6·N + 12·L·C·T per token; rollout 2·N + 4·L·C·context per token; N = GptConfig.MatmulParameters",
+    };
+    foreach (var (key, value) in stepLines) configuration[key] = value;
     var run = new BenchmarkRun
     {
         Kind = "end-to-end",
         Timestamp = DateTimeOffset.Now,
         Commit = BenchmarkRun.DetectCommit(),
         Machine = machine,
-        Configuration = new Dictionary<string, string>
-        {
-            ["devices"] = devices, ["configs"] = configs,
-            ["steps"] = warmup.Fixed is int fixedSteps ? $"{fixedSteps} warm-up + {steps} measured (median)"
-                : $"warm-up {new WarmupRule().Criterion}, then {steps} measured (median); every step's time in samplesNs/warmupNs",
-            ["new tokens per row"] = newTokens.ToString(CultureInfo.InvariantCulture),
-            ["flops"] = "train 6·N + 12·L·C·T per token; rollout 2·N + 4·L·C·context per token; N = GptConfig.MatmulParameters",
-        },
+        Configuration = configuration,
         Results = figures,
     };
     string path = run.Save(results, "e2e");
