@@ -100,17 +100,22 @@ public static class EndToEndBenchmark
                 log($"  {e.Name} {label}: {report.Seconds * 1e3:F0} ms, loss {report.Loss:F3}, JIT {jit * 1e3:F1} ms");
                 return (report.Seconds, jit);
             }
-            while (rule is null ? warmupSeconds.Count < maxWarmup : !rule.Done)
+            // One loop for warm-up and measurement: with a second loop the first measured step showed hundreds
+            // of ms of JIT even after 40 warm-up steps (likely on-stack replacement compiling the new loop).
+            while (stepSeconds.Count < steps)
             {
-                var (seconds, jit) = Step($"warm-up step {warmupSeconds.Count + 1}");
-                warmupSeconds.Add(seconds);
-                rule?.Add(seconds, jit);
-            }
-            for (int s = 0; s < steps; s++)
-            {
-                var (seconds, jit) = Step($"train step {s + 1}/{steps}");
-                stepSeconds.Add(seconds);
-                jitWhileMeasuring += jit;
+                bool warming = rule is null ? warmupSeconds.Count < maxWarmup : !rule.Done;
+                var (seconds, jit) = Step(warming ? $"warm-up step {warmupSeconds.Count + 1}" : $"train step {stepSeconds.Count + 1}/{steps}");
+                if (warming)
+                {
+                    warmupSeconds.Add(seconds);
+                    rule?.Add(seconds, jit);
+                }
+                else
+                {
+                    stepSeconds.Add(seconds);
+                    jitWhileMeasuring += jit;
+                }
             }
         }
         string warmupNote = rule?.Describe() ?? $"{warmupSeconds.Count} fixed warm-up steps";
