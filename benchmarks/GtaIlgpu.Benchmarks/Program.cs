@@ -8,10 +8,11 @@ using GtaIlgpu.Benchmarks;
 using GtaIlgpu.Benchmarks.EndToEnd;
 using GtaIlgpu.Benchmarks.Ops;
 
-// Two modes (docs/benchmarks/README.md):
+// Three modes (docs/benchmarks/README.md):
 //   GtaIlgpu.Benchmarks [--results DIR] [--shapes tiny,gpt2] <BenchmarkDotNet arguments>   kernel suites → DIR/kernels.{json,md}
-//   GtaIlgpu.Benchmarks e2e [--devices cpu,cuda] [--configs tiny,small,gpt2-124M] [--steps 3] [--warmup 1]
+//   GtaIlgpu.Benchmarks e2e [--devices cpu,cuda] [--configs tiny,small,gpt2-124M] [--steps 3] [--warmup auto|N]
 //                           [--new-tokens 32] [--results DIR]                                 end to end → DIR/e2e.{json,md}
+//   GtaIlgpu.Benchmarks yardstick-spec [--results DIR]     the shapes scripts/torch_yardstick.py times → DIR/yardstick-spec.json
 // Runs are always in-process: the GPU bundle has no SDK to build BenchmarkDotNet's child processes,
 // and the throughput columns read device peaks registered by the suites in this process.
 var arguments = new List<string>(args);
@@ -20,6 +21,12 @@ try
 {
     if (arguments.Count > 0 && arguments[0] == "e2e")
         return RunEndToEnd(arguments.Skip(1).ToList(), results);
+    if (arguments.Count > 0 && arguments[0] == "yardstick-spec")
+    {
+        if (arguments.Count > 1) throw new ArgumentException($"yardstick-spec: unknown arguments {string.Join(' ', arguments.Skip(1))}");
+        Console.WriteLine($"// yardstick shapes: {YardstickSpec.Save(results)}");
+        return 0;
+    }
     return RunKernels(arguments, results);
 }
 catch (Exception e) when (e is ArgumentException or InvalidOperationException)
@@ -55,18 +62,23 @@ static int RunKernels(List<string> arguments, string results)
     }
     if (summaries.Count == 0) return failed ? 1 : 0; // e.g. --list or --help
     var (peak, method) = DevicePeaks.CpuPeak();
+    var configuration = new Dictionary<string, string>
+    {
+        ["arguments"] = string.Join(' ', arguments),
+        ["shapes"] = Environment.GetEnvironmentVariable("GTA_BENCH_SHAPES") ?? "all",
+        ["statistic"] = "BenchmarkDotNet mean of the measured iterations",
+    };
+    // A missing row must say so in the report, not only on the console.
+    if (CudaOpsBenchmarks.CublasMissingReason is { } missing)
+        configuration["cuBLAS yardstick"] = $"MISSING, the CudaOps matmul rows have no Cublas* row to be read against: {missing} "
+            + "(ILGPU.Algorithms loads libcublas.so.12, .11 or .10 only); see yardstick.md for PyTorch's matmul (cuBLAS) at the same shapes";
     var run = new BenchmarkRun
     {
         Kind = "kernels",
         Timestamp = DateTimeOffset.Now,
         Commit = BenchmarkRun.DetectCommit(),
         Machine = machine with { CpuPeakGflops = peak, CpuPeakMethod = method },
-        Configuration = new Dictionary<string, string>
-        {
-            ["arguments"] = string.Join(' ', arguments),
-            ["shapes"] = Environment.GetEnvironmentVariable("GTA_BENCH_SHAPES") ?? "all",
-            ["statistic"] = "BenchmarkDotNet mean of the measured iterations",
-        },
+        Configuration = configuration,
         Results = figures,
     };
     string path = run.Save(results, "kernels");
@@ -98,15 +110,16 @@ static int RunEndToEnd(List<string> arguments, string results)
     string devices = TakeOption(arguments, "--devices") ?? (IlgpuBackend.CudaAvailable() ? "cpu,cuda" : "cpu");
     string configs = TakeOption(arguments, "--configs") ?? string.Join(",", EndToEndConfig.All.Select(c => c.Name));
     int steps = int.Parse(TakeOption(arguments, "--steps") ?? "3", CultureInfo.InvariantCulture);
-    int warmup = int.Parse(TakeOption(arguments, "--warmup") ?? "1", CultureInfo.InvariantCulture);
+    var warmup = WarmupPolicy.Parse(TakeOption(arguments, "--warmup") ?? "auto");
     int newTokens = int.Parse(TakeOption(arguments, "--new-tokens") ?? "32", CultureInfo.InvariantCulture);
     if (arguments.Count > 0) throw new ArgumentException($"e2e: unknown arguments {string.Join(' ', arguments)}");
-    if (steps < 1 || warmup < 0 || newTokens < 1) throw new ArgumentException("e2e: --steps and --new-tokens must be at least 1, --warmup at least 0");
+    if (steps < 1 || newTokens < 1) throw new ArgumentException("e2e: --steps and --new-tokens must be at least 1");
 
     var machine = MachineInfo.DetectHost();
     var (cpuPeak, cpuMethod) = DevicePeaks.CpuPeak();
     machine = machine with { CpuPeakGflops = cpuPeak, CpuPeakMethod = cpuMethod };
     var figures = new List<BenchmarkFigure>();
+    var stepLines = new Dictionary<string, string>(); // the Markdown shows the configuration, not the JSON's step lists
     foreach (string device in devices.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
     {
         using var backend = BackendFactory.Create(device);
@@ -126,20 +139,27 @@ static int RunEndToEnd(List<string> arguments, string results)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{backend.Name,-9} {config.Name,-10} train {result.TrainTokensPerSecond,9:F0} tok/s (MFU {result.TrainMfu:P1})   rollout {result.GenerateTokensPerSecond,8:F1} tok/s (MFU {result.GenerateMfu:P2})"));
             figures.AddRange(EndToEndBenchmark.Figures(result));
+            stepLines[$"train steps {EndToEndBenchmark.TrainRowName(backend.Name, config)}"] = string.Create(CultureInfo.InvariantCulture,
+                $"{result.WarmupNote}; warm-up {string.Join(", ", result.WarmupStepSeconds.Select(t => (t * 1e3).ToString("F0", CultureInfo.InvariantCulture)))} ms; "
+                + $"measured {string.Join(", ", result.StepSeconds.Select(t => (t * 1e3).ToString("F0", CultureInfo.InvariantCulture)))} ms");
         }
     }
+    var configuration = new Dictionary<string, string>
+    {
+        ["devices"] = devices, ["configs"] = configs,
+        ["steps"] = warmup.Fixed is int fixedSteps ? $"{fixedSteps} warm-up + {steps} measured (median)"
+            : $"warm-up {new WarmupRule().Criterion}, then {steps} measured (median); every step's time in samplesNs/warmupNs",
+        ["new tokens per row"] = newTokens.ToString(CultureInfo.InvariantCulture),
+        ["flops"] = "train 6·N + 12·L·C·T per token; rollout 2·N + 4·L·C·context per token; N = GptConfig.MatmulParameters",
+    };
+    foreach (var (key, value) in stepLines) configuration[key] = value;
     var run = new BenchmarkRun
     {
         Kind = "end-to-end",
         Timestamp = DateTimeOffset.Now,
         Commit = BenchmarkRun.DetectCommit(),
         Machine = machine,
-        Configuration = new Dictionary<string, string>
-        {
-            ["devices"] = devices, ["configs"] = configs,
-            ["steps"] = $"{warmup} warm-up + {steps} measured (median)", ["new tokens per row"] = newTokens.ToString(CultureInfo.InvariantCulture),
-            ["flops"] = "train 6·N + 12·L·C·T per token; rollout 2·N + 4·L·C·context per token; N = GptConfig.MatmulParameters",
-        },
+        Configuration = configuration,
         Results = figures,
     };
     string path = run.Save(results, "e2e");

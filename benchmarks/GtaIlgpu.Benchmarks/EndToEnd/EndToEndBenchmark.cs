@@ -21,27 +21,54 @@ public sealed record EndToEndConfig(string Name, int Layers, int Channels, int H
     ];
 }
 
-/// <summary>What one (device, config) measured.</summary>
-public sealed record EndToEndResult(string Device, EndToEndConfig Config, int Sequence, double TrainStepSeconds, double TrainTokensPerSecond,
-    double TrainFlopsPerToken, double GenerateSeconds, int GeneratedTokens, double GenerateTokensPerSecond, double GenerateFlops, double? PeakGflops)
+/// <summary>
+/// How the training warm-up ends: a fixed number of steps (<see cref="Fixed"/>; 0 for CI's dry run) or,
+/// when null, the <see cref="WarmupRule"/>: until the JIT is quiet and step times are flat.
+/// </summary>
+public sealed record WarmupPolicy(int? Fixed)
 {
+    public static WarmupPolicy Auto => new((int?)null);
+
+    /// <summary>"auto" or a non-negative step count.</summary>
+    public static WarmupPolicy Parse(string text) =>
+        text.Equals("auto", StringComparison.OrdinalIgnoreCase) ? Auto
+        : int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int steps) ? new WarmupPolicy(steps)
+        : throw new ArgumentException($"e2e: --warmup takes 'auto' or a step count, not '{text}'");
+}
+
+/// <summary>What one (device, config) measured; step times in seconds, in order.</summary>
+public sealed record EndToEndResult(string Device, EndToEndConfig Config, int Sequence, IReadOnlyList<double> WarmupStepSeconds, string WarmupNote,
+    IReadOnlyList<double> StepSeconds, double JitSecondsWhileMeasuring, double TrainFlopsPerToken,
+    double GenerateSeconds, int GeneratedTokens, double JitSecondsWhileGenerating, double GenerateFlops, double? PeakGflops)
+{
+    /// <summary>The median measured step.</summary>
+    public double TrainStepSeconds => Median(StepSeconds);
+    public double TrainTokensPerSecond => Config.Batch * Sequence / TrainStepSeconds;
+    public double GenerateTokensPerSecond => GeneratedTokens / GenerateSeconds;
     public double? TrainMfu => PeakGflops is > 0 ? TrainTokensPerSecond * TrainFlopsPerToken / (PeakGflops.Value * 1e9) : null;
     public double? GenerateMfu => PeakGflops is > 0 ? GenerateFlops / GenerateSeconds / (PeakGflops.Value * 1e9) : null;
+
+    private static double Median(IReadOnlyList<double> values)
+    {
+        var sorted = values.OrderBy(v => v).ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
 }
 
 /// <summary>
 /// Training-step and rollout throughput on synthetic tokens (throughput does not depend on the text).
 /// Training: the real <see cref="LanguageModelTrainer"/> step (forward, fused loss, backward, AdamW),
-/// warm-up steps first, then the median of the measured steps. Rollout: <see cref="Generator"/> with
-/// B prompts of 8 tokens, prefill plus decode steps with temperature-1 sampling, timed as a whole after a
-/// short warm-up generation. Model FLOPs use the PaLM/nanoGPT convention: 6·N + 12·L·C·T per trained
+/// warm-up steps until the JIT has settled (<see cref="WarmupPolicy"/>), then the median of the measured
+/// steps; every step's time is kept for the results file. Rollout: <see cref="Generator"/> with B prompts
+/// of 8 tokens, prefill plus decode steps with temperature-1 sampling, timed as a whole after an equal
+/// warm-up generation. Model FLOPs use the PaLM/nanoGPT convention: 6·N + 12·L·C·T per trained
 /// token and 2·N + 4·L·C·context per generated (or prefilled) token, N = GptConfig.MatmulParameters.
 /// </summary>
 public static class EndToEndBenchmark
 {
     public const int PromptLength = 8;
 
-    public static EndToEndResult Measure(IBackend backend, EndToEndConfig e, int steps, int warmupSteps, int newTokens, double? peakGflops, Action<string> log)
+    public static EndToEndResult Measure(IBackend backend, EndToEndConfig e, int steps, WarmupPolicy warmup, int newTokens, double? peakGflops, Action<string> log)
     {
         bool gpu = backend is IlgpuBackend { Kind: not IlgpuDeviceKind.Cpu };
         int T = gpu ? e.GpuSequence : e.CpuSequence;
@@ -55,63 +82,96 @@ public static class EndToEndBenchmark
         for (int i = 0; i < stream.Length; i++) stream[i] = rng.NextInt(e.Vocab);
 
         // ---- training ----
-        var settings = new PretrainSettings { Batch = e.Batch, Sequence = T, Steps = warmupSteps + steps, LearningRate = 1e-4f, WarmupSteps = 1 };
+        // The trainer's schedule must cover every step we may take; with an automatic warm-up that is the cap.
+        var rule = warmup.Fixed is null ? new WarmupRule() : null;
+        int maxWarmup = warmup.Fixed ?? rule!.Cap;
+        var settings = new PretrainSettings { Batch = e.Batch, Sequence = T, Steps = maxWarmup + steps, LearningRate = 1e-4f, WarmupSteps = 1 };
+        var warmupSeconds = new List<double>();
         var stepSeconds = new List<double>();
+        double jitWhileMeasuring = 0;
         using (var trainer = new LanguageModelTrainer(model, stream, settings))
         {
-            for (int s = 0; s < warmupSteps + steps; s++)
+            // One step with the time the JIT spent compiling meanwhile (on any thread: tier-ups run in the background).
+            (double Seconds, double Jit) Step(string label)
             {
+                var jitBefore = WarmupRule.JitTime();
                 var report = trainer.Step();
-                if (s >= warmupSteps) stepSeconds.Add(report.Seconds);
-                log($"  {e.Name} train step {s + 1}/{warmupSteps + steps}: {report.Seconds * 1e3:F0} ms, loss {report.Loss:F3}{(s < warmupSteps ? " (warm-up)" : "")}");
+                double jit = (WarmupRule.JitTime() - jitBefore).TotalSeconds;
+                log($"  {e.Name} {label}: {report.Seconds * 1e3:F0} ms, loss {report.Loss:F3}, JIT {jit * 1e3:F1} ms");
+                return (report.Seconds, jit);
+            }
+            // One loop for warm-up and measurement: with a second loop the first measured step showed hundreds
+            // of ms of JIT even after 40 warm-up steps (likely on-stack replacement compiling the new loop).
+            while (stepSeconds.Count < steps)
+            {
+                bool warming = rule is null ? warmupSeconds.Count < maxWarmup : !rule.Done;
+                var (seconds, jit) = Step(warming ? $"warm-up step {warmupSeconds.Count + 1}" : $"train step {stepSeconds.Count + 1}/{steps}");
+                if (warming)
+                {
+                    warmupSeconds.Add(seconds);
+                    rule?.Add(seconds, jit);
+                }
+                else
+                {
+                    stepSeconds.Add(seconds);
+                    jitWhileMeasuring += jit;
+                }
             }
         }
-        double stepTime = Median(stepSeconds);
+        string warmupNote = rule?.Describe() ?? $"{warmupSeconds.Count} fixed warm-up steps";
+        log($"  {e.Name} warm-up: {warmupNote}");
         long N = config.MatmulParameters;
-        double trainFlopsPerToken = 6.0 * N + 12.0 * e.Layers * e.Channels * T;
+        double trainFlopsPerToken = TrainFlopsPerToken(e, T);
 
         // ---- rollout ----
         using var generator = new Generator(model, e.Batch, generationWindow);
         var prompts = Enumerable.Range(0, e.Batch).Select(_ => Enumerable.Range(0, PromptLength).Select(_ => rng.NextInt(e.Vocab)).ToArray()).ToArray();
         var sampling = new SamplingSettings(Temperature: 1f);
-        generator.Generate(prompts, Math.Min(4, newTokens), sampling, new Rng(7)); // warm-up: kernels, pools
+        // Warm-up: the same generation as the timed one (kernels, pools, and the JIT's tier-up of the decode loop).
+        generator.Generate(prompts, newTokens, sampling, new Rng(7));
         backend.Synchronize();
+        var jitBeforeGenerating = WarmupRule.JitTime();
         long start = Stopwatch.GetTimestamp();
         var completions = generator.Generate(prompts, newTokens, sampling, new Rng(8));
         backend.Synchronize();
         double generateSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        double jitWhileGenerating = (WarmupRule.JitTime() - jitBeforeGenerating).TotalSeconds;
         int generated = completions.Sum(c => c.Length);
         // Token at position p attends over p+1 cached rows; prefill covers positions 0..P-2, decode the rest.
         double generateFlops = 0;
         for (int b = 0; b < e.Batch; b++)
             for (int p = 0; p < PromptLength - 1 + completions[b].Length; p++)
                 generateFlops += 2.0 * N + 4.0 * e.Layers * e.Channels * (p + 1);
-        log($"  {e.Name} rollout: {generated} tokens in {generateSeconds:F2} s");
+        log($"  {e.Name} rollout: {generated} tokens in {generateSeconds:F2} s, JIT {jitWhileGenerating * 1e3:F1} ms");
 
-        return new EndToEndResult(backend.Name, e, T, stepTime, e.Batch * T / stepTime, trainFlopsPerToken,
-            generateSeconds, generated, generated / generateSeconds, generateFlops, peakGflops);
+        return new EndToEndResult(backend.Name, e, T, warmupSeconds, warmupNote, stepSeconds, jitWhileMeasuring, trainFlopsPerToken,
+            generateSeconds, generated, jitWhileGenerating, generateFlops, peakGflops);
     }
 
-    private static double Median(List<double> values)
-    {
-        var sorted = values.OrderBy(v => v).ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-    }
+    /// <summary>Model FLOPs per trained token: 6·N + 12·L·C·T, N = GptConfig.MatmulParameters (which does not depend on the window).</summary>
+    public static double TrainFlopsPerToken(EndToEndConfig e, int sequence) =>
+        6.0 * new GptConfig(e.Layers, e.Channels, e.Heads, e.Vocab, sequence).MatmulParameters + 12.0 * e.Layers * e.Channels * sequence;
+
+    /// <summary>The results row of a training measurement, e.g. e2e/cuda/gpt2-124M/train.</summary>
+    public static string TrainRowName(string device, EndToEndConfig e) => $"e2e/{device}/{e.Name}/train";
 
     public static IEnumerable<BenchmarkFigure> Figures(EndToEndResult r)
     {
         string prefix = $"e2e/{r.Device}/{r.Config.Name}";
         yield return new BenchmarkFigure
         {
-            Name = $"{prefix}/train", Unit = "tokens/s", Value = r.TrainTokensPerSecond, Better = BenchmarkFigure.Higher,
+            Name = TrainRowName(r.Device, r.Config), Unit = "tokens/s", Value = r.TrainTokensPerSecond, Better = BenchmarkFigure.Higher,
             FractionOfPeak = r.TrainMfu, TimeNs = r.TrainStepSeconds * 1e9,
-            Note = string.Create(CultureInfo.InvariantCulture, $"B={r.Config.Batch} T={r.Sequence}; of peak = MFU at {r.TrainFlopsPerToken / 1e6:F0} MFLOP/token"),
+            Note = string.Create(CultureInfo.InvariantCulture,
+                $"B={r.Config.Batch} T={r.Sequence}; of peak = MFU at {r.TrainFlopsPerToken / 1e6:F0} MFLOP/token; {r.WarmupNote}; median of {r.StepSeconds.Count} steps, spread {WarmupRule.Spread(r.StepSeconds.ToList()):P0}, JIT {r.JitSecondsWhileMeasuring * 1e3:F1} ms while measured"),
+            SamplesNs = r.StepSeconds.Select(s => s * 1e9).ToList(),
+            WarmupNs = r.WarmupStepSeconds.Select(s => s * 1e9).ToList(),
         };
         yield return new BenchmarkFigure
         {
             Name = $"{prefix}/rollout", Unit = "tokens/s", Value = r.GenerateTokensPerSecond, Better = BenchmarkFigure.Higher,
             FractionOfPeak = r.GenerateMfu, TimeNs = r.GenerateSeconds * 1e9,
-            Note = $"B={r.Config.Batch}, prompt {PromptLength}, {r.GeneratedTokens / r.Config.Batch} new tokens per row; of peak = MFU",
+            Note = string.Create(CultureInfo.InvariantCulture, $"B={r.Config.Batch}, prompt {PromptLength}, {r.GeneratedTokens / r.Config.Batch} new tokens per row; of peak = MFU; after one equal warm-up generation; JIT {r.JitSecondsWhileGenerating * 1e3:F1} ms while timed"),
         };
     }
 }

@@ -82,6 +82,9 @@ public abstract class OpsBenchmarkBase
         return type;
     }
 
+    /// <summary>A row's name in the results files: suite/Op/case, as the kernels run writes it (Program.Figure).</summary>
+    public static string RowName(Type suite, OpCase @case) => $"{suite.Name}/{nameof(Op)}/{@case.Key}";
+
     /// <summary>The name of the suite's device in results files (cpu, cuda, ilgpu-cpu).</summary>
     public static string DeviceOf(Type suite) => Backends.TryGetValue(suite, out var entry) ? entry.Backend.Name : "unknown";
 
@@ -92,10 +95,12 @@ public abstract class OpsBenchmarkBase
 /// <summary>The SIMD CPU backend at the tiny shape and a GPT-2-124M layer at CPU scale (T 256, B 2).</summary>
 public class CpuOpsBenchmarks : OpsBenchmarkBase
 {
+    public static OpShape[] Shapes => [OpShape.Tiny, OpShape.Gpt2LayerCpu];
+
     protected override IBackend CreateBackend() => new CpuBackend();
 
     public override IEnumerable<OpCase> Cases() =>
-        OpShape.Selected(OpShape.Tiny, OpShape.Gpt2LayerCpu).SelectMany(s => OpCases.For(s, withCublas: false));
+        OpShape.Selected(Shapes).SelectMany(s => OpCases.For(s, withCublas: false));
 }
 
 /// <summary>
@@ -104,18 +109,23 @@ public class CpuOpsBenchmarks : OpsBenchmarkBase
 /// </summary>
 public class CudaOpsBenchmarks : OpsBenchmarkBase
 {
-    private static readonly Lazy<bool> CublasLoads = new(() =>
+    private static readonly Lazy<string?> CublasMissing = new(() =>
     {
         using var backend = IlgpuBackend.Create(IlgpuDeviceKind.Cuda);
         using var cublas = CublasYardstick.TryCreate(backend, out string? reason);
         if (cublas is null) Console.WriteLine($"// cuBLAS yardstick skipped: {reason}");
-        return cublas is not null;
+        return reason;
     });
+
+    /// <summary>Why the Cublas* rows are missing (null: libcublas loaded, or the suite never listed its rows).</summary>
+    public static string? CublasMissingReason => CublasMissing.IsValueCreated ? CublasMissing.Value : null;
+
+    public static OpShape[] Shapes => [OpShape.Tiny, OpShape.Gpt2LayerGpu];
 
     protected override IBackend CreateBackend() => IlgpuBackend.Create(IlgpuDeviceKind.Cuda);
 
     public override IEnumerable<OpCase> Cases() =>
-        OpShape.Selected(OpShape.Tiny, OpShape.Gpt2LayerGpu).SelectMany(s => OpCases.For(s, withCublas: CublasLoads.Value));
+        OpShape.Selected(Shapes).SelectMany(s => OpCases.For(s, withCublas: CublasMissing.Value is null));
 }
 
 /// <summary>

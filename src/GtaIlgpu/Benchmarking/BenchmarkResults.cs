@@ -26,6 +26,12 @@ public sealed record BenchmarkFigure
     public double? TimeNs { get; init; }
     public string? Note { get; init; }
 
+    /// <summary>Every measured invocation's time in nanoseconds, in order (end-to-end steps), so a reader sees they are flat.</summary>
+    public List<double>? SamplesNs { get; init; }
+
+    /// <summary>The warm-up invocations' times in nanoseconds, in order, where the benchmark records them.</summary>
+    public List<double>? WarmupNs { get; init; }
+
     public const string Higher = "higher";
     public const string Lower = "lower";
 }
