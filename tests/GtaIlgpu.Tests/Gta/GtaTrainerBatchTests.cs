@@ -13,11 +13,11 @@ namespace GtaIlgpu.Tests.Gta;
 /// </summary>
 public class GtaTrainerBatchTests
 {
-    private static (DatasetSplits Data, CpuBackend Backend, Gpt Model, PromptFormat Format) TinyBase(int window = 64)
+    private static (DatasetSplits Data, CpuBackend Backend, Gpt Model, PromptFormat Format) TinyBase(int window = 64, int primeSteps = 20)
     {
         var data = GtaEndToEndTests.SyntheticSentiment(40, 4, 11);
         var backend = new CpuBackend();
-        var baseSettings = new BaseSettings { Layers = 1, Channels = 16, Heads = 2, MaxSequence = window, PretrainSteps = 2, PrimeSteps = 20, Batch = 8, LearningRate = 3e-3f, Seed = 3, MaxCompletionTokens = 8 };
+        var baseSettings = new BaseSettings { Layers = 1, Channels = 16, Heads = 2, MaxSequence = window, PretrainSteps = 2, PrimeSteps = primeSteps, Batch = 8, LearningRate = 3e-3f, Seed = 3, MaxCompletionTokens = 8 };
         var (model, format) = BaseModelBuilder.Build(backend, data, baseSettings, taskName: "sentiment");
         return (data, backend, model, format);
     }
@@ -166,11 +166,13 @@ public class GtaTrainerBatchTests
     [Fact]
     public void Rl_coefficients_are_the_clipped_surrogate_and_kl_of_the_trainers_own_log_probs_at_the_sampling_temperature()
     {
-        var (data, backend, model, format) = TinyBase();
+        var (data, backend, model, format) = TinyBase(window: 80, primeSteps: 300); // a base that closes its answers, so rewards differ within groups
         using (backend) using (model)
         {
-            const float tau = 0.7f, beta = 0.05f, low = 0.1f, high = 0.3f;
-            var settings = Small with { Mu = 3, Temperature = tau, Beta = beta, ClipEpsilonLow = low, ClipEpsilonHigh = high, LearningRate = 3e-3f };
+            // Unequal clip bounds: some ratios of the later updates move by more than ε_low and less than
+            // ε_high, so swapping the two bounds changes which tokens are clipped (counted below).
+            const float tau = 0.7f, beta = 0.05f, low = 0.05f, high = 0.35f;
+            var settings = Small with { Mu = 3, PromptsPerStep = 4, Generations = 8, MaxCompletionTokens = 20, Temperature = tau, Beta = beta, ClipEpsilonLow = low, ClipEpsilonHigh = high, LearningRate = 3e-3f };
             using var reference = Snapshot(model); // the frozen KL reference is the policy as the stage starts
             using var trainer = new GtaTrainer(model, format, data.Train, settings);
             Gpt? beforeStep = null;
@@ -178,6 +180,8 @@ public class GtaTrainerBatchTests
             var kls = new List<double>();
             int checkedUpdates = 0;
             double refGap = 0, temperatureGap = 0;
+            int tellSwappedBoundsApart = 0;
+
             trainer.Inspect = batch =>
             {
                 if (batch.Kind != BatchKind.Rl) return;
@@ -210,6 +214,8 @@ public class GtaTrainerBatchTests
                     double ratio = Math.Exp((double)w.LogProbs[i] - w.LogProbsOld[i]);
                     if (batch.Update == 0) Assert.Equal(1.0, ratio);
                     bool clipped = (a > 0 && ratio > 1 + high) || (a < 0 && ratio < 1 - low);
+                    bool clippedIfSwapped = (a > 0 && ratio > 1 + low) || (a < 0 && ratio < 1 - high);
+                    if (clipped != clippedIfSwapped) tellSwappedBoundsApart++;
                     double d = (double)w.LogProbsRef[i] - w.LogProbs[i];
                     double expected = (clipped ? 0 : a * ratio) + beta * (Math.Exp(d) - 1);
                     Assert.True(Math.Abs(expected / total - w.Coefficients[i]) <= 1e-6 + 1e-4 * Math.Abs(expected / total),
@@ -237,6 +243,7 @@ public class GtaTrainerBatchTests
             Assert.Equal(6, checkedUpdates);
             Assert.True(temperatureGap > 1e-2, $"temperature-1 log-probs differ from the sampler's by only {temperatureGap}: the test cannot tell them apart");
             Assert.True(refGap > 1e-4, $"the policy never left the reference ({refGap}): the KL gradient was not exercised");
+            Assert.True(tellSwappedBoundsApart > 0, "no token's clipping depends on which bound is which: the bounds were not exercised");
         }
     }
 
