@@ -160,8 +160,10 @@ public static class GtaRunner
             validationLines.Append(validationSoFar);
             string source = Path.Combine(checkpoint, TrainingCheckpoint.MetricsFile);
             steps.AddRange(Lines(metricsSoFar).Select(line => GtaStepMetrics.FromJsonLine(line, source)));
-            // num_tokens is cumulative; a line of an older run did not record it (NaN): count from 0 again.
-            if (steps.Count > 0 && double.IsFinite(steps[^1].NumTokens)) trainer.NumTokens = steps[^1].NumTokens;
+            // num_tokens is cumulative: a checkpoint written before gta_progress.json existed continues from the
+            // last metrics line (a line of an even older run did not record it: NaN, count from 0 again).
+            if (!File.Exists(Path.Combine(checkpoint, GtaTrainingCheckpoint.ProgressFile)) && steps.Count > 0 && double.IsFinite(steps[^1].NumTokens))
+                trainer.NumTokens = steps[^1].NumTokens;
             validation.AddRange(Lines(validationSoFar).Select(line => ValidationPoint.Parse(line, Path.Combine(checkpoint, GtaTrainingCheckpoint.ValidationFile))));
         }
         int start = trainer.StepsDone;
