@@ -70,16 +70,16 @@ public sealed class GtaOptions
         if (scaling is not null && p.GetValue(NoStdScaling))
             throw new ArgumentException("--no-std-scaling is the old name of --scale-rewards none: give one of them");
         return new()
-    {
-        Method = method, Steps = p.GetValue(Steps), PromptsPerStep = p.GetValue(Prompts), SftPrompts = p.GetValue(SftPrompts), Generations = p.GetValue(Generations),
-        Temperature = p.GetValue(Temperature), MaxCompletionTokens = p.GetValue(MaxCompletion), Mu = p.GetValue(Mu),
-        Beta = p.GetValue(Beta), ClipEpsilonLow = p.GetValue(Epsilon), ClipEpsilonHigh = p.GetValue(EpsilonHigh) ?? p.GetValue(Epsilon),
-        LossType = p.GetValue(LossType), ScaleRewards = scaling ?? (p.GetValue(NoStdScaling) ? RewardScaling.None : RewardScaling.Group),
-        MaskTruncatedCompletions = p.GetValue(MaskTruncated), TopEntropyQuantile = p.GetValue(TopEntropyQuantile), FreshSftPerUpdate = !p.GetValue(ReuseSftBatch), Constraint = p.GetValue(Constraint),
-        Lambda1 = p.GetValue(Lambda1), Lambda2 = p.GetValue(Lambda2), GuessByRl = p.GetValue(GuessByRl),
-        LearningRate = p.GetValue(LearningRate), EvalEvery = p.GetValue(EvalEvery), EvalExamples = p.GetValue(EvalExamples),
-        Seed = p.GetValue(Seed),
-    };
+        {
+            Method = method, Steps = p.GetValue(Steps), PromptsPerStep = p.GetValue(Prompts), SftPrompts = p.GetValue(SftPrompts), Generations = p.GetValue(Generations),
+            Temperature = p.GetValue(Temperature), MaxCompletionTokens = p.GetValue(MaxCompletion), Mu = p.GetValue(Mu),
+            Beta = p.GetValue(Beta), ClipEpsilonLow = p.GetValue(Epsilon), ClipEpsilonHigh = p.GetValue(EpsilonHigh) ?? p.GetValue(Epsilon),
+            LossType = p.GetValue(LossType), ScaleRewards = scaling ?? (p.GetValue(NoStdScaling) ? RewardScaling.None : RewardScaling.Group),
+            MaskTruncatedCompletions = p.GetValue(MaskTruncated), TopEntropyQuantile = p.GetValue(TopEntropyQuantile), FreshSftPerUpdate = !p.GetValue(ReuseSftBatch), Constraint = p.GetValue(Constraint),
+            Lambda1 = p.GetValue(Lambda1), Lambda2 = p.GetValue(Lambda2), GuessByRl = p.GetValue(GuessByRl),
+            LearningRate = p.GetValue(LearningRate), EvalEvery = p.GetValue(EvalEvery), EvalExamples = p.GetValue(EvalExamples),
+            Seed = p.GetValue(Seed),
+        };
     }
 
     private static GrpoLossType ParseLossType(string value) => value.ToLowerInvariant().Replace('-', '_') switch
