@@ -46,7 +46,7 @@ public static class BaseCommand
         {
             var validation = data.ValidationSample(200);
             // A quarter of the window leaves the prompt room even in tiny test models.
-            int maxCompletion = Math.Min(new GtaSettings().MaxCompletionTokens, model.Config.MaxSequence / 4);
+            int maxCompletion = Math.Min(settings.MaxCompletionTokens, model.Config.MaxSequence / 4);
             var table = new Table().AddColumns("template (validation, greedy)", "accuracy", "format-valid");
             foreach (var template in new[] { CompletionTemplate.GuessThinkAnswer, CompletionTemplate.ThinkAnswer, CompletionTemplate.Answer })
             {

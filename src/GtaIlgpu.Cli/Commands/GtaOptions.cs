@@ -1,5 +1,6 @@
 using System.CommandLine;
 using GtaIlgpu.Gta;
+using GtaIlgpu.Rewards;
 
 namespace GtaIlgpu.Cli.Commands;
 
@@ -20,12 +21,16 @@ public sealed class GtaOptions
     public readonly Option<bool> ReuseSftBatch = new("--reuse-sft-batch") { Description = "all μ updates of a step reuse one SFT batch (default: each update after the first takes fresh examples)" };
     public readonly Option<int> Generations = new("--generations") { Description = "completions per prompt (G, the group size)", DefaultValueFactory = _ => D.Generations };
     public readonly Option<float> Temperature = new("--temperature") { Description = "rollout sampling temperature", DefaultValueFactory = _ => D.Temperature };
-    public readonly Option<int> MaxCompletion = new("--max-completion") { Description = "maximum completion tokens", DefaultValueFactory = _ => D.MaxCompletionTokens };
+    public readonly Option<int> MaxCompletion = new("--max-completion") { Description = "maximum completion tokens (TRL: max_completion_length, default 256); a base built here gets a window with room for it", DefaultValueFactory = _ => D.MaxCompletionTokens };
     public readonly Option<int> Mu = new("--mu") { Description = "policy updates per rollout batch (μ)", DefaultValueFactory = _ => D.Mu };
     public readonly Option<float> Beta = new("--beta") { Description = "KL coefficient to the frozen reference (β, k3 estimator)", DefaultValueFactory = _ => D.Beta };
-    public readonly Option<float> ClipEpsilon = new("--clip-epsilon") { Description = "PPO clip ε (both sides)", DefaultValueFactory = _ => D.ClipEpsilonLow };
-    public readonly Option<LossAggregation> Aggregation = new("--aggregation") { Description = "RL loss aggregation: TokenMean or SequenceMean", DefaultValueFactory = _ => D.Aggregation };
-    public readonly Option<bool> NoStdScaling = new("--no-std-scaling") { Description = "advantages are mean-centred rewards, not divided by the group std" };
+    public readonly Option<float> Epsilon = new("--epsilon", "--clip-epsilon") { Description = "lower clip ε: the ratio's band starts at 1 − ε (TRL: epsilon, default 0.2); also the upper one unless --epsilon-high is given", DefaultValueFactory = _ => D.ClipEpsilonLow };
+    public readonly Option<float?> EpsilonHigh = new("--epsilon-high") { Description = "upper clip ε, clip-higher: the band ends at 1 + ε_high (TRL: epsilon_high, default = epsilon; DAPO suggests 0.28)" };
+    public readonly Option<GrpoLossType> LossType = new("--loss-type") { Description = "RL loss aggregation (TRL: loss_type, default dapo): grpo = mean over sequences of their token means; bnpo = token sum / counted tokens; dr_grpo = token sum / (sequences × max completion); dapo = token sum / counted tokens of the whole batch (= bnpo here)", DefaultValueFactory = _ => D.LossType, CustomParser = r => ParseLossType(r.Tokens[0].Value) };
+    public readonly Option<RewardScaling?> ScaleRewards = new("--scale-rewards") { Description = "divide group-centred rewards by the group's std, the batch's, or none (TRL: scale_rewards, default group)", CustomParser = r => ParseScaling(r.Tokens[0].Value) };
+    public readonly Option<bool> NoStdScaling = new("--no-std-scaling") { Description = "old name of --scale-rewards none" };
+    public readonly Option<bool> MaskTruncated = new("--mask-truncated-completions") { Description = "completions cut at --max-completion (no end-of-text) take no part in the RL loss (TRL: mask_truncated_completions, default off)" };
+    public readonly Option<float> TopEntropyQuantile = new("--top-entropy-quantile") { Description = "keep the policy-gradient term only on the top ρ of completion tokens by the policy's entropy; the KL term keeps all (TRL: top_entropy_quantile, default 1 = all)", DefaultValueFactory = _ => D.TopEntropyQuantile };
     public readonly Option<ConstraintKind> Constraint = new("--constraint") { Description = "gradient constraint: Gate (the paper), PCGrad or None", DefaultValueFactory = _ => D.Constraint };
     public readonly Option<float> Lambda1 = new("--lambda1") { Description = "weight of the SFT gradient (λ1)", DefaultValueFactory = _ => D.Lambda1 };
     public readonly Option<float> Lambda2 = new("--lambda2") { Description = "weight of the RL gradient (λ2)", DefaultValueFactory = _ => D.Lambda2 };
@@ -46,8 +51,8 @@ public sealed class GtaOptions
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Data, Task, Steps, Prompts, SftPrompts, Generations, Temperature, MaxCompletion, Mu, Beta, ClipEpsilon,
-                     Aggregation, NoStdScaling, ReuseSftBatch, Constraint, Lambda1, Lambda2, GuessByRl, LearningRate, EvalEvery, EvalExamples,
+        foreach (var option in new Option[] { Data, Task, Steps, Prompts, SftPrompts, Generations, Temperature, MaxCompletion, Mu, Beta, Epsilon, EpsilonHigh,
+                     LossType, ScaleRewards, NoStdScaling, MaskTruncated, TopEntropyQuantile, ReuseSftBatch, Constraint, Lambda1, Lambda2, GuessByRl, LearningRate, EvalEvery, EvalExamples,
                      Model, BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, BaseLearningRate, Device, Seed })
             command.Options.Add(option);
     }
@@ -55,26 +60,50 @@ public sealed class GtaOptions
     /// <summary>Only what building a base needs (for `gta base`).</summary>
     public void AddBaseTo(Command command)
     {
-        foreach (var option in new Option[] { Data, Task, BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, BaseLearningRate, Device, Seed })
+        foreach (var option in new Option[] { Data, Task, MaxCompletion, BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, BaseLearningRate, Device, Seed })
             command.Options.Add(option);
     }
 
-    public GtaSettings Settings(ParseResult p, TrainingMethod method) => new()
+    public GtaSettings Settings(ParseResult p, TrainingMethod method)
     {
-        Method = method, Steps = p.GetValue(Steps), PromptsPerStep = p.GetValue(Prompts), SftPrompts = p.GetValue(SftPrompts), Generations = p.GetValue(Generations),
-        Temperature = p.GetValue(Temperature), MaxCompletionTokens = p.GetValue(MaxCompletion), Mu = p.GetValue(Mu),
-        Beta = p.GetValue(Beta), ClipEpsilonLow = p.GetValue(ClipEpsilon), ClipEpsilonHigh = p.GetValue(ClipEpsilon),
-        Aggregation = p.GetValue(Aggregation), ScaleRewardsByStd = !p.GetValue(NoStdScaling), FreshSftPerUpdate = !p.GetValue(ReuseSftBatch), Constraint = p.GetValue(Constraint),
-        Lambda1 = p.GetValue(Lambda1), Lambda2 = p.GetValue(Lambda2), GuessByRl = p.GetValue(GuessByRl),
-        LearningRate = p.GetValue(LearningRate), EvalEvery = p.GetValue(EvalEvery), EvalExamples = p.GetValue(EvalExamples),
-        Seed = p.GetValue(Seed),
+        var scaling = p.GetValue(ScaleRewards);
+        if (scaling is not null && p.GetValue(NoStdScaling))
+            throw new ArgumentException("--no-std-scaling is the old name of --scale-rewards none: give one of them");
+        return new()
+        {
+            Method = method, Steps = p.GetValue(Steps), PromptsPerStep = p.GetValue(Prompts), SftPrompts = p.GetValue(SftPrompts), Generations = p.GetValue(Generations),
+            Temperature = p.GetValue(Temperature), MaxCompletionTokens = p.GetValue(MaxCompletion), Mu = p.GetValue(Mu),
+            Beta = p.GetValue(Beta), ClipEpsilonLow = p.GetValue(Epsilon), ClipEpsilonHigh = p.GetValue(EpsilonHigh) ?? p.GetValue(Epsilon),
+            LossType = p.GetValue(LossType), ScaleRewards = scaling ?? (p.GetValue(NoStdScaling) ? RewardScaling.None : RewardScaling.Group),
+            MaskTruncatedCompletions = p.GetValue(MaskTruncated), TopEntropyQuantile = p.GetValue(TopEntropyQuantile), FreshSftPerUpdate = !p.GetValue(ReuseSftBatch), Constraint = p.GetValue(Constraint),
+            Lambda1 = p.GetValue(Lambda1), Lambda2 = p.GetValue(Lambda2), GuessByRl = p.GetValue(GuessByRl),
+            LearningRate = p.GetValue(LearningRate), EvalEvery = p.GetValue(EvalEvery), EvalExamples = p.GetValue(EvalExamples),
+            Seed = p.GetValue(Seed),
+        };
+    }
+
+    private static GrpoLossType ParseLossType(string value) => value.ToLowerInvariant().Replace('-', '_') switch
+    {
+        "grpo" => GrpoLossType.Grpo,
+        "bnpo" => GrpoLossType.Bnpo,
+        "dr_grpo" => GrpoLossType.DrGrpo,
+        "dapo" => GrpoLossType.Dapo,
+        _ => throw new ArgumentException($"--loss-type {value}: expected grpo, bnpo, dr_grpo or dapo"),
+    };
+
+    private static RewardScaling? ParseScaling(string value) => value.ToLowerInvariant() switch
+    {
+        "group" => RewardScaling.Group,
+        "batch" => RewardScaling.Batch,
+        "none" => RewardScaling.None,
+        _ => throw new ArgumentException($"--scale-rewards {value}: expected group, batch or none"),
     };
 
     public BaseSettings Base(ParseResult p) => new()
     {
         Layers = p.GetValue(BaseLayers), Channels = p.GetValue(BaseChannels), Heads = p.GetValue(BaseHeads),
         MaxSequence = p.GetValue(BaseSequence), PretrainSteps = p.GetValue(PretrainSteps), PrimeSteps = p.GetValue(PrimeSteps),
-        LearningRate = p.GetValue(BaseLearningRate),
+        LearningRate = p.GetValue(BaseLearningRate), MaxCompletionTokens = p.GetValue(MaxCompletion),
         Seed = p.GetValue(Seed) + 1000,
     };
 

@@ -28,7 +28,8 @@ public sealed record GtaRunSpec(GtaSettings Settings, string? Data, string DataF
         try
         {
             JsonNode Get(string key) => json[key] ?? throw new InvalidDataException($"missing \"{key}\"");
-            var settings = Get("settings").Deserialize<GtaSettings>(GtaRunner.Json) ?? throw new InvalidDataException("\"settings\" is null");
+            var stored = Get("settings") as JsonObject ?? throw new InvalidDataException("\"settings\" is not an object");
+            var settings = GtaSettingsMigration.Upgrade(stored).Deserialize<GtaSettings>(GtaRunner.Json) ?? throw new InvalidDataException("\"settings\" is null");
             var labels = Get("labels").AsArray().Select(l => l?.GetValue<string>() ?? throw new InvalidDataException("a null label")).ToList();
             return new GtaRunSpec(settings, json["data"]?.GetValue<string>(), Get("data_fingerprint").GetValue<string>(), Get("task").GetValue<string>(),
                 labels, json["base"]?.DeepClone(), Get("checkpoint_every").GetValue<int>());

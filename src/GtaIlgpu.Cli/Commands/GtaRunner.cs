@@ -97,7 +97,7 @@ public static class GtaRunner
             $"[grey]base:[/] {model.Config.Layers} layers, {model.Config.Channels} channels, {model.Config.Heads} heads, window {model.Config.MaxSequence}, vocabulary {model.Config.VocabSize}, {model.Layout.ParameterCount / 1e6:F2}M parameters");
         if (model.Config.MaxSequence > settings.MaxSequence)
             AnsiConsole.MarkupLineInterpolated(
-                $"[yellow]note:[/] window {settings.MaxSequence} → {model.Config.MaxSequence}: the instruction with {format.Labels.Count} labels and a {new GtaSettings().MaxCompletionTokens}-token completion take {format.LongestInstructionTokens + new GtaSettings().MaxCompletionTokens} tokens; the window leaves at least {BaseModelBuilder.MinTextTokens} for the text");
+                $"[yellow]note:[/] window {settings.MaxSequence} → {model.Config.MaxSequence}: the instruction with {format.Labels.Count} labels and a {settings.MaxCompletionTokens}-token completion take {format.LongestInstructionTokens + settings.MaxCompletionTokens} tokens; the window leaves at least {BaseModelBuilder.MinTextTokens} for the text");
         return (model, format);
     }
 
@@ -159,8 +159,11 @@ public static class GtaRunner
             metricsLines.Append(metricsSoFar);
             validationLines.Append(validationSoFar);
             string source = Path.Combine(checkpoint, TrainingCheckpoint.MetricsFile);
-            steps.AddRange(Lines(metricsSoFar).Select(line => JsonSerializer.Deserialize<GtaStepMetrics>(line, JsonLine)
-                ?? throw new InvalidDataException($"{source}: an empty metrics line")));
+            steps.AddRange(Lines(metricsSoFar).Select(line => GtaStepMetrics.FromJsonLine(line, source)));
+            // num_tokens is cumulative: a checkpoint written before gta_progress.json existed continues from the
+            // last metrics line (a line of an even older run did not record it: NaN, count from 0 again).
+            if (!File.Exists(Path.Combine(checkpoint, GtaTrainingCheckpoint.ProgressFile)) && steps.Count > 0 && double.IsFinite(steps[^1].NumTokens))
+                trainer.NumTokens = steps[^1].NumTokens;
             validation.AddRange(Lines(validationSoFar).Select(line => ValidationPoint.Parse(line, Path.Combine(checkpoint, GtaTrainingCheckpoint.ValidationFile))));
         }
         int start = trainer.StepsDone;
@@ -206,8 +209,8 @@ public static class GtaRunner
                     {
                         var m = trainer.Step();
                         steps.Add(m);
-                        metricsLines.Append(JsonSerializer.Serialize(m, JsonLine)).Append('\n');
-                        bar.Description = $"{method}  reward {m.FormatReward + m.AccuracyReward:F2}  sft {m.SftLoss:F3}  {m.TokensPerSecond:F0} tok/s";
+                        metricsLines.Append(m.ToJsonLine()).Append('\n');
+                        bar.Description = $"{method}  reward {m.Reward:F2}  sft {m.SftLoss:F3}  {m.TokensPerSecond:F0} tok/s";
                         bar.Increment(1);
                         if (m.Step % settings.EvalEvery == 0 || m.Step == settings.Steps)
                         {
@@ -215,7 +218,7 @@ public static class GtaRunner
                             Flush(); // a run stopped from outside keeps its metrics up to the last validation
                             var v = validation[^1];
                             AnsiConsole.MarkupLineInterpolated(
-                                $"{method,-4} step {m.Step,4}: format reward {m.FormatReward:F2}, accuracy reward {m.AccuracyReward:F2}; validation accuracy {v.Accuracy:P1}, format-valid {v.FormatValidRate:P1}");
+                                $"{method,-4} step {m.Step,4}: format reward {m.FormatRewardMean:F2}, accuracy reward {m.AccuracyRewardMean:F2}; validation accuracy {v.Accuracy:P1}, format-valid {v.FormatValidRate:P1}");
                         }
                         if (CheckpointDue(m.Step))
                             GtaTrainingCheckpoint.Save(runDir, trainer, format.Tokenizer, checkpoints!.Run, metricsLines.ToString(), validationLines.ToString());
@@ -241,15 +244,13 @@ public static class GtaRunner
 
     private static IEnumerable<string> Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
-    private static readonly JsonSerializerOptions JsonLine = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
-
     private static void Plot(string runDir, TrainingMethod method, IReadOnlyList<GtaStepMetrics> steps, IReadOnlyList<ValidationPoint> validation)
     {
         var x = steps.Select(s => (double)s.Step).ToList();
         LinePlot.Save(Path.Combine(runDir, "rewards.png"), $"{method.ToString().ToLowerInvariant()}: rollout rewards", "mean reward",
         [
-            new("format reward", x, steps.Select(s => (double)s.FormatReward).ToList()),
-            new("accuracy reward", x, steps.Select(s => (double)s.AccuracyReward).ToList()),
+            new("rewards/format/mean", x, steps.Select(s => (double)s.FormatRewardMean).ToList()),
+            new("rewards/accuracy/mean", x, steps.Select(s => (double)s.AccuracyRewardMean).ToList()),
         ]);
         LinePlot.Save(Path.Combine(runDir, "accuracy.png"), $"{method.ToString().ToLowerInvariant()}: validation", "rate",
         [

@@ -90,7 +90,7 @@ public static partial class ReportCommand
                 Save("rollout-reward", $"{dataset.Name}: mean rollout reward (seed {main.Seed})", "format + accuracy reward (0–2)",
                     new[] { ("grpo", main.Grpo), ("gta", main.Gta) }.Where(m => m.Item2 is not null)
                         .Select(m => new LinePlot.Series(m.Item1, m.Item2!.Steps.Select(s => (double)s.Step).ToList(),
-                            m.Item2!.Steps.Select(s => (double)(s.FormatReward + s.AccuracyReward)).ToList())).ToList(),
+                            m.Item2!.Steps.Select(s => (double)s.Reward).ToList())).ToList(),
                     $"Mean reward of the sampled completions per step (format reward + accuracy reward, each 0 or 1 per completion) for grpo and gta, seed {main.Seed}. sft is trained by teacher forcing and samples no rollouts, so it has no curve here.");
             }
             if (dataset.Ablations.Count > 0)
@@ -249,7 +249,7 @@ public static partial class ReportCommand
             {
                 var t = run.Test;
                 bool hasSft = !run.GuessByRl;
-                string gate = !hasSft ? "– (no SFT gradient)" : run.Constraint == "gate" ? Fraction(run.Steps.Count(s => s.GateDroppedSft), run.Steps.Count) : "– (no gate)";
+                string gate = !hasSft ? "– (no SFT gradient)" : run.Constraint == "gate" ? Fraction(run.Steps.Count(s => s.GateDroppedSft > 0), run.Steps.Count) : "– (no gate)";
                 string conflict = hasSft ? Fraction(run.Steps.Count(s => s.CosSftRl < 0), run.Steps.Count) : "–";
                 string seed = run.SettingNumber("seed") is double sd ? sd.ToString(CultureInfo.InvariantCulture) : "?";
                 Row(md, [label, $"`{run.Name}`", seed, Pct(t?.Accuracy), Pct(t?.WeightedF1), Pct(t?.FormatValidRate), Pct(t?.GuessAccuracy), gate, conflict]);
@@ -265,7 +265,7 @@ public static partial class ReportCommand
     private static readonly string[] BudgetKeys =
     [
         "steps", "prompts_per_step", "sft_prompts", "generations", "temperature", "max_completion_tokens", "mu", "beta", "clip_epsilon_low",
-        "clip_epsilon_high", "aggregation", "scale_rewards_by_std", "lambda1", "lambda2", "learning_rate", "warmup_steps", "weight_decay",
+        "clip_epsilon_high", "loss_type", "scale_rewards", "mask_truncated_completions", "top_entropy_quantile", "lambda1", "lambda2", "learning_rate", "warmup_steps", "weight_decay",
         "clip_norm", "eval_every", "eval_examples",
     ];
 

@@ -70,8 +70,6 @@ public sealed partial class StudyRuns
     public const string AblationsFolder = "ablations";
     public static readonly string[] TimingsColumns = ["finished_utc", "stage", "dataset", "seconds", "command"];
 
-    private static readonly JsonSerializerOptions MetricsLine = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
-
     public required string Root { get; init; }
     public required IReadOnlyList<DatasetRuns> Datasets { get; init; }
     public required IReadOnlyDictionary<string, string> Experiment { get; init; }
@@ -191,14 +189,22 @@ public sealed partial class StudyRuns
             return null;
         }
         var config = ParseJson(configPath) as JsonObject ?? throw new InvalidDataException($"{configPath}: expected a JSON object");
+        // Runs written before the TRL-named options compare with newer ones under the new names.
+        if (config["settings"] is JsonObject stored)
+        {
+            try { config["settings"] = GtaSettingsMigration.Upgrade(stored); }
+            catch (Exception e) when (e is InvalidDataException or InvalidOperationException or FormatException)
+            {
+                throw new InvalidDataException($"{configPath}: {e.Message}");
+            }
+        }
 
         var steps = new List<GtaStepMetrics>();
         string metricsPath = Path.Combine(folder, "metrics.jsonl");
         if (File.Exists(metricsPath))
             foreach (var (line, number) in NonEmptyLines(metricsPath))
             {
-                try { steps.Add(JsonSerializer.Deserialize<GtaStepMetrics>(line, MetricsLine) ?? throw new JsonException("null")); }
-                catch (JsonException e) { throw new InvalidDataException($"{metricsPath}:{number}: not a metrics line ({e.Message})"); }
+                steps.Add(GtaStepMetrics.FromJsonLine(line, $"{metricsPath}:{number}"));
             }
         else notes.Add($"{name}: no metrics.jsonl");
 

@@ -118,6 +118,17 @@ public interface IOps
     /// </summary>
     void TokenLogLikelihood(BufferView<float> logprobs, BufferView<float> logits, BufferView<int> targets, BufferView<float> gradCoefficients, int N, int V);
 
+    /// <summary>
+    /// The same at a sampling temperature τ &gt; 0, with the policy's entropy: with z = logits[n,:]/τ,
+    /// logprobs[n] = log softmax(z)[targets[n]]; when entropies (N) is given, entropies[n] = −Σ p·log p of
+    /// p = softmax(z) (0 for ignored rows), found in the same pass as the normaliser. With gradCoefficients
+    /// the logits are overwritten by the gradient with respect to the RAW logits of −Σ c[n]·logprobs[n],
+    /// (c[n]/τ)·(softmax(z) − onehot), the chain rule through the 1/τ scaling. τ = 1 gives the plain op's
+    /// results bit for bit.
+    /// </summary>
+    void TokenLogLikelihood(BufferView<float> logprobs, BufferView<float> entropies, BufferView<float> logits, BufferView<int> targets,
+        BufferView<float> gradCoefficients, float temperature, int N, int V);
+
     // ---- sampling ---------------------------------------------------------------------------------
     /// <summary>
     /// Draws one token per row of logits (B,V) with the given uniforms (B, each in [0,1)), as Hugging Face's

@@ -19,6 +19,8 @@ public sealed record BaseSettings
     public int Batch { get; init; } = 16;
     public float LearningRate { get; init; } = 1e-3f;
     public ulong Seed { get; init; } = 7;
+    /// <summary>The completion length the window must leave room for: the run's --max-completion.</summary>
+    public int MaxCompletionTokens { get; init; } = new GtaSettings().MaxCompletionTokens;
 }
 
 /// <summary>
@@ -41,7 +43,7 @@ public static class BaseModelBuilder
         string task = taskName ?? TaskNameDefault;
         var vocabulary = PromptFormat.BuildVocabulary(data.Train.Select(e => e.Text), labels, task);
         var format = new PromptFormat(vocabulary, task, labels);
-        settings = settings with { MaxSequence = Window(settings.MaxSequence, format) };
+        settings = settings with { MaxSequence = Window(settings.MaxSequence, format, settings.MaxCompletionTokens) };
         var config = new GptConfig(settings.Layers, settings.Channels, settings.Heads, vocabulary.Size, settings.MaxSequence);
         var model = new Gpt(backend, config);
         try
@@ -58,19 +60,21 @@ public static class BaseModelBuilder
         }
     }
 
-    /// <summary>Text tokens a grown window leaves next to the instruction and a default-length completion.</summary>
+    /// <summary>Text tokens a grown window leaves next to the instruction and a completion.</summary>
     public const int MinTextTokens = 24;
 
     /// <summary>
     /// The model's window: the requested one whenever the instruction line (which lists every label) and
-    /// a default-length completion leave room for any text; otherwise the smallest multiple of 16 that
+    /// a completion of <paramref name="maxCompletionTokens"/> (the run's --max-completion) leave room for
+    /// any text; otherwise the smallest multiple of 16 that
     /// leaves <see cref="MinTextTokens"/> of text. MASSIVE's 18 labels make a 75-token instruction, which
     /// with a 24-token completion overflows the default 96, so its base gets 128; a requested window that
     /// can work is never changed.
     /// </summary>
-    public static int Window(int requested, PromptFormat format)
+    public static int Window(int requested, PromptFormat format, int maxCompletionTokens)
     {
-        int needed = format.LongestInstructionTokens + new GtaSettings().MaxCompletionTokens;
+        if (maxCompletionTokens <= 0) throw new ArgumentOutOfRangeException(nameof(maxCompletionTokens), maxCompletionTokens, "the completion needs at least one token");
+        int needed = format.LongestInstructionTokens + maxCompletionTokens;
         return needed < requested ? requested : (needed + MinTextTokens + 15) / 16 * 16;
     }
 

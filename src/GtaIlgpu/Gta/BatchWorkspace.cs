@@ -24,6 +24,8 @@ public sealed class BatchWorkspace : IDisposable
         LogProbs = new float[rows * sequence];
         LogProbsOld = new float[rows * sequence];
         LogProbsRef = new float[rows * sequence];
+        Entropies = new float[rows * sequence];
+        EntropyScratch = new float[rows * sequence];
         _headRows = new int[rows * sequence];
     }
 
@@ -41,6 +43,10 @@ public sealed class BatchWorkspace : IDisposable
     public float[] LogProbs { get; }
     public float[] LogProbsOld { get; }
     public float[] LogProbsRef { get; }
+    /// <summary>The policy's entropy per position at the sampling temperature (RL batches).</summary>
+    public float[] Entropies { get; }
+    /// <summary>Room to sort the counted entropies for --top-entropy-quantile without allocating.</summary>
+    public float[] EntropyScratch { get; }
 
     /// <summary>
     /// Packs rows of prompt + completion: position t predicts token t+1, and a completion token's

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using GtaIlgpu.Rewards;
 
@@ -37,11 +38,21 @@ public sealed record GtaSettings
     public int Mu { get; init; } = 4;
     /// <summary>KL coefficient to the frozen reference (β).</summary>
     public float Beta { get; init; } = 0.01f;
+    /// <summary>Lower clip ε (TRL's epsilon, 0.2 there too): ratios below 1 − ε stop pushing a negative advantage.</summary>
     public float ClipEpsilonLow { get; init; } = 0.2f;
+    /// <summary>Upper clip ε (TRL's epsilon_high; DAPO's clip-higher, which recommends 0.28). TRL defaults it to epsilon.</summary>
     public float ClipEpsilonHigh { get; init; } = 0.2f;
-    public LossAggregation Aggregation { get; init; } = LossAggregation.TokenMean;
-    /// <summary>Divide advantages by the group's standard deviation (off: mean-centred rewards only).</summary>
-    public bool ScaleRewardsByStd { get; init; } = true;
+    /// <summary>How the per-token losses are summed (TRL's loss_type; TRL's default is dapo too).</summary>
+    public GrpoLossType LossType { get; init; } = GrpoLossType.Dapo;
+    /// <summary>Which standard deviation divides the group-centred rewards (TRL's scale_rewards, default group).</summary>
+    public RewardScaling ScaleRewards { get; init; } = RewardScaling.Group;
+    /// <summary>Completions cut at the token limit (no end-of-text) take no part in the RL loss (TRL's mask_truncated_completions, default off).</summary>
+    public bool MaskTruncatedCompletions { get; init; }
+    /// <summary>
+    /// ρ: only the top ρ of the counted tokens by the policy's entropy keep their policy-gradient term, the
+    /// others keep only the KL term (TRL's top_entropy_quantile; 1 = every token, TRL's default).
+    /// </summary>
+    public float TopEntropyQuantile { get; init; } = 1f;
     public ConstraintKind Constraint { get; init; } = ConstraintKind.Gate;
     public float Lambda1 { get; init; } = 1f;
     public float Lambda2 { get; init; } = 1f;
@@ -74,7 +85,42 @@ public sealed record GtaSettings
         Positive("learning rate", LearningRate);
         if (SftPrompts < 0) throw new ArgumentException($"sft prompts must be ≥ 0, got {SftPrompts}");
         if (Beta < 0) throw new ArgumentException($"beta must be ≥ 0, got {Beta}");
-        if (ClipEpsilonLow is < 0 or >= 1 || ClipEpsilonHigh < 0) throw new ArgumentException("clip epsilons must be in [0, 1)");
+        if (ClipEpsilonLow is < 0 or >= 1 || ClipEpsilonHigh < 0) throw new ArgumentException($"epsilon must be in [0, 1) and epsilon-high ≥ 0, got {ClipEpsilonLow} and {ClipEpsilonHigh}");
+        if (!(TopEntropyQuantile > 0 && TopEntropyQuantile <= 1)) throw new ArgumentException($"top entropy quantile must be in (0, 1], got {TopEntropyQuantile}");
+        if (!(Temperature > 0) || float.IsInfinity(Temperature)) throw new ArgumentException($"temperature must be positive for GRPO rollouts (their log-probabilities are taken at it), got {Temperature}");
         if (Method != TrainingMethod.Sft && Generations < 2) throw new ArgumentException("group-relative advantages need at least 2 generations per prompt");
+    }
+}
+
+/// <summary>
+/// Reads the settings of run folders written before the TRL-named options (issue 15), so --resume and
+/// gta report still understand them: "aggregation" token-mean → loss_type dapo (the same loss: one batch,
+/// one process), sequence-mean → grpo; "scale_rewards_by_std" true → scale_rewards group, false → none.
+/// Settings that did not exist then (mask_truncated_completions, top_entropy_quantile) were off.
+/// </summary>
+public static class GtaSettingsMigration
+{
+    public static JsonObject Upgrade(JsonObject settings)
+    {
+        var upgraded = (JsonObject)settings.DeepClone();
+        if (upgraded["aggregation"] is JsonValue aggregation)
+        {
+            string old = aggregation.GetValue<string>();
+            upgraded["loss_type"] = old.Replace("-", "", StringComparison.Ordinal).ToLowerInvariant() switch
+            {
+                "tokenmean" => "dapo",
+                "sequencemean" => "grpo",
+                _ => throw new InvalidDataException($"settings: unknown aggregation \"{old}\" (expected token-mean or sequence-mean)"),
+            };
+            upgraded.Remove("aggregation");
+        }
+        if (upgraded["scale_rewards_by_std"] is JsonValue byStd)
+        {
+            upgraded["scale_rewards"] = byStd.GetValue<bool>() ? "group" : "none";
+            upgraded.Remove("scale_rewards_by_std");
+        }
+        upgraded["mask_truncated_completions"] ??= false;
+        upgraded["top_entropy_quantile"] ??= 1f;
+        return upgraded;
     }
 }

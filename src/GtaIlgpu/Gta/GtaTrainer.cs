@@ -8,12 +8,6 @@ using GtaIlgpu.Training;
 
 namespace GtaIlgpu.Gta;
 
-/// <summary>One line of metrics.jsonl.</summary>
-public sealed record GtaStepMetrics(
-    int Step, float FormatReward, float AccuracyReward, float RewardStd, float ZeroSpreadFraction, float Kl,
-    float ClipFraction, float SftLoss, float RlLoss, float CosSftRl, bool GateDroppedSft, float GradNorm,
-    float LearningRate, double TokensPerSecond, float MeanCompletionLength, double Seconds);
-
 /// <summary>
 /// One training stage of GTA (or of the SFT / GRPO baselines) on one model. A step reads one way:
 /// prompts → rollouts (KV-cache sampling) → rewards → group-relative advantages → μ updates, each with
@@ -124,6 +118,16 @@ public sealed class GtaTrainer : IDisposable
         return _order[_cursor++];
     }
 
+    /// <summary>Cumulative prompt + completion tokens of the rollouts (TRL's num_tokens); restored on resume from the last metrics line.</summary>
+    public double NumTokens { get; set; }
+
+    /// <summary>
+    /// A test's view of the batches this trainer builds (null in production: one null check per update).
+    /// Called for the RL batch after its coefficients are set and before the gradient is computed, and for
+    /// the SFT batch after it is packed.
+    /// </summary>
+    internal Action<BatchInspection>? Inspect { get; set; }
+
     public GtaStepMetrics Step()
     {
         long start = Stopwatch.GetTimestamp();
@@ -136,38 +140,37 @@ public sealed class GtaTrainer : IDisposable
 
         // ---- rollouts, rewards, advantages, RL batch -------------------------------------------
         BatchWorkspace? rl = null;
-        float formatMean = 0, accuracyMean = 0, rewardStd = 0, zeroSpread = 0, completionLength = 0;
+        int[][]? prompts = null, completions = null;
+        var rollouts = new RolloutStats();
         var advantages = new float[P * G];
         if (_generator is not null)
         {
-            var prompts = new int[P * G][];
+            prompts = new int[P * G][];
             for (int i = 0; i < P * G; i++) prompts[i] = PromptIds(examples[i / G]);
-            var completions = _generator.Generate(prompts, s.MaxCompletionTokens,
+            completions = _generator.Generate(prompts, s.MaxCompletionTokens,
                 new SamplingSettings(s.Temperature, s.TopK, s.TopP), _rng, _format.EndOfText);
             var rewards = new float[P * G];
-            for (int i = 0; i < P * G; i++)
-            {
-                var reward = CompletionRewards.Score(_format.DecodeCompletion(completions[i]), _train[examples[i / G]].Label, s.Template);
-                rewards[i] = reward.Total;
-                formatMean += reward.Format;
-                accuracyMean += reward.Accuracy;
-                completionLength += completions[i].Length;
-                tokens += completions[i].Length;
-            }
-            formatMean /= P * G; accuracyMean /= P * G; completionLength /= P * G;
-            var spread = Advantages.GroupRelative(rewards, G, advantages, s.ScaleRewardsByStd);
-            rewardStd = (float)spread.MeanGroupStd;
-            zeroSpread = (float)spread.ZeroSpreadFraction;
+            var truncated = new bool[P * G];
+            rollouts = RolloutStats.Of(completions, prompts, _format.EndOfText, i =>
+                CompletionRewards.Score(_format.DecodeCompletion(completions[i]), _train[examples[i / G]].Label, s.Template), rewards, truncated);
+            foreach (var c in completions) tokens += c.Length;
+            NumTokens += rollouts.Tokens;
+            var spread = Advantages.GroupRelative(rewards, G, advantages, s.ScaleRewards);
+            rollouts = rollouts with { FracRewardZeroStd = (float)spread.ZeroSpreadFraction };
 
             int longest = 0;
             for (int i = 0; i < P * G; i++) longest = Math.Max(longest, prompts[i].Length + completions[i].Length);
             rl = _rlPool.Get(P * G, Math.Max(1, longest - 1));
             bool maskGuess = s.Method == TrainingMethod.Gta && !s.GuessByRl;
             var guessSpans = completions.Select(c => maskGuess ? _format.GuessSpan(c) : (0, 0)).ToArray();
-            rl.Pack(prompts, completions, (r, j) => CountsForRl(j, guessSpans[r]), _format.EndOfText);
+            bool maskTruncated = s.MaskTruncatedCompletions;
+            rl.Pack(prompts, completions, (r, j) => !(maskTruncated && truncated[r]) && CountsForRl(j, guessSpans[r]), _format.EndOfText);
             Upload(rl);
-            _policy.Forward(rl.Acts, rl.Inputs.View);
-            rl.Loss.ComputeLogProbs(rl.Acts, rl.LogProbsOld);
+            // Ratio and KL at the temperature the rollouts were sampled at (TRL does the same): the sampler's
+            // distribution is softmax(logits/τ), and temperature-1 log-probs would train off-policy for τ ≠ 1.
+            rl.Loss.Temperature = s.Temperature;
+            // The reference first: the policy's first update then reuses its own forward for the old
+            // log-probs (they are the current policy's before any update), one forward less per step.
             if (_reference is not null)
             {
                 _reference.Forward(rl.Acts, rl.Inputs.View);
@@ -179,21 +182,26 @@ public sealed class GtaTrainer : IDisposable
         bool usesSft = s.Method == TrainingMethod.Sft || (s.Method == TrainingMethod.Gta && !s.GuessByRl);
         BatchWorkspace? sft = usesSft ? PackSftBatch(examples) : null;
 
-        // ---- μ policy updates ---------------------------------------------------------------------
-        float sftLoss = 0, rlLoss = 0, kl = 0, clipFraction = 0, cos = 0, norm = 0;
-        bool dropped = false;
+        // ---- μ policy updates; metrics are means over the updates ---------------------------------
+        var objective = new GrpoObjective(s.ClipEpsilonLow, s.ClipEpsilonHigh, _reference is null ? 0f : s.Beta, s.LossType, s.MaxCompletionTokens);
+        double sftLoss = 0, rlLoss = 0, kl = 0, entropy = 0, clipLow = 0, clipHigh = 0, cos = 0, norm = 0, normSft = 0, normRl = 0;
+        int dropped = 0;
         float lr = _schedule.At(StepsDone);
         for (int k = 0; k < s.Mu; k++)
         {
             if (rl is not null)
             {
                 _policy.Forward(rl.Acts, rl.Inputs.View);
-                rl.Loss.ComputeLogProbs(rl.Acts, rl.LogProbs);
+                rl.Loss.ComputeLogProbs(rl.Acts, rl.LogProbs, rl.Entropies);
+                if (k == 0) rl.LogProbs.CopyTo(rl.LogProbsOld, 0);
+                float threshold = GrpoLoss.EntropyThreshold(rl.Counted, rl.Entropies, s.TopEntropyQuantile, rl.EntropyScratch);
                 var stats = GrpoLoss.Coefficients(rl.Rows, rl.Sequence, rl.Counted, rl.LogProbs, rl.LogProbsOld, rl.LogProbsRef,
-                    advantages, s.ClipEpsilonLow, s.ClipEpsilonHigh, _reference is null ? 0f : s.Beta, s.Aggregation, rl.Coefficients);
+                    advantages, objective, rl.Coefficients, rl.Entropies, threshold);
                 if (!float.IsFinite(stats.Loss)) throw new NonFiniteException($"RL loss is {stats.Loss} at step {StepsDone + 1}");
-                rlLoss = stats.Loss; kl = stats.MeanKl; clipFraction = stats.ClipFraction;
+                rlLoss += stats.Loss; kl += stats.MeanKl; entropy += stats.MeanEntropy;
+                clipLow += stats.ClipLowFraction; clipHigh += stats.ClipHighFraction;
                 rl.Loss.SetCoefficients(rl.Coefficients);
+                Inspect?.Invoke(new BatchInspection(BatchKind.Rl, k, rl, advantages, prompts!, completions!));
                 rl.Loss.Compute(rl.Acts, withGradient: true);
                 _policy.ZeroGradients();
                 _policy.Backward(rl.Acts, rl.Inputs.View);
@@ -203,25 +211,37 @@ public sealed class GtaTrainer : IDisposable
             if (sft is not null)
             {
                 if (k > 0 && s.FreshSftPerUpdate) sft = PackSftBatch([]);
+                Inspect?.Invoke(new BatchInspection(BatchKind.Sft, k, sft, [], [], []));
                 _policy.Forward(sft.Acts, sft.Inputs.View);
-                sftLoss = sft.Loss.Compute(sft.Acts, withGradient: true);
-                if (!float.IsFinite(sftLoss)) throw new NonFiniteException($"SFT loss is {sftLoss} at step {StepsDone + 1}");
+                float loss = sft.Loss.Compute(sft.Acts, withGradient: true);
+                if (!float.IsFinite(loss)) throw new NonFiniteException($"SFT loss is {loss} at step {StepsDone + 1}");
+                sftLoss += loss;
                 _policy.ZeroGradients();
                 _policy.Backward(sft.Acts, sft.Inputs.View);
             }
-            if (_rlGradient is not null && sft is not null)
+            bool combined = _rlGradient is not null && sft is not null;
+            if (combined)
             {
-                var result = GradientConstraint.Apply(ops, _policy.Gradients.View, _rlGradient.View, s.Constraint, s.Lambda1, s.Lambda2);
-                cos = result.Cosine;
-                dropped |= result.SftDropped;
+                var result = GradientConstraint.Apply(ops, _policy.Gradients.View, _rlGradient!.View, s.Constraint, s.Lambda1, s.Lambda2);
+                cos += result.Cosine;
+                if (result.SftDropped) dropped++;
+                normSft += result.SftNorm;
+                normRl += result.RlNorm;
             }
-            norm = _optimizer.Step(lr);
+            float updateNorm = _optimizer.Step(lr);
+            norm += updateNorm;
+            if (!combined && sft is not null) normSft += updateNorm;
+            else if (!combined && rl is not null) normRl += updateNorm;
         }
         _policy.Backend.Synchronize();
         StepsDone++;
         double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        return new GtaStepMetrics(StepsDone, formatMean, accuracyMean, rewardStd, zeroSpread, kl, clipFraction, sftLoss, rlLoss,
-            cos, dropped, norm, lr, tokens / seconds, completionLength, seconds);
+        float Mean(double sum) => (float)(sum / s.Mu);
+        return new GtaStepMetrics(StepsDone, rollouts.Reward, rollouts.RewardStd, rollouts.FormatMean, rollouts.FormatStd,
+            rollouts.AccuracyMean, rollouts.AccuracyStd, rollouts.FracRewardZeroStd, Mean(kl), Mean(entropy),
+            Mean(clipLow), Mean(clipHigh), Mean(clipLow + clipHigh), rollouts.MeanLength, rollouts.MinLength, rollouts.MaxLength,
+            rollouts.ClippedRatio, NumTokens, Mean(sftLoss), Mean(rlLoss), Mean(cos), Mean(dropped), Mean(norm), Mean(normSft), Mean(normRl),
+            lr, tokens / seconds, seconds);
     }
 
     /// <summary>
@@ -271,5 +291,60 @@ public sealed class GtaTrainer : IDisposable
         _rlPool.Dispose();
         _sftPool.Dispose();
         _rlGradient?.Dispose();
+    }
+}
+
+public enum BatchKind { Rl, Sft }
+
+/// <summary>One batch as the trainer built it: its workspace (targets, mask, log-probs, coefficients), the advantages and completions of an RL batch.</summary>
+internal sealed record BatchInspection(BatchKind Kind, int Update, BatchWorkspace Batch, float[] Advantages, int[][] Prompts, int[][] Completions);
+
+/// <summary>What one step's rollouts measured (TRL's reward and completion metrics); all 0 without rollouts.</summary>
+internal readonly record struct RolloutStats(float Reward, float RewardStd, float FormatMean, float FormatStd, float AccuracyMean, float AccuracyStd,
+    float FracRewardZeroStd, float MeanLength, float MinLength, float MaxLength, float ClippedRatio, long Tokens)
+{
+    /// <summary>
+    /// Scores every completion into <paramref name="rewards"/> (format + accuracy) and marks in
+    /// <paramref name="truncated"/> those cut at the token limit (no end-of-text). Standard deviations are
+    /// over the whole batch, population (÷ n), like the advantages' (TRL uses the unbiased one).
+    /// </summary>
+    public static RolloutStats Of(int[][] completions, int[][] prompts, int endOfText, Func<int, CompletionReward> score, float[] rewards, bool[] truncated)
+    {
+        int n = completions.Length;
+        var format = new float[n];
+        var accuracy = new float[n];
+        double length = 0;
+        int min = int.MaxValue, max = 0, clipped = 0;
+        long tokens = 0;
+        for (int i = 0; i < n; i++)
+        {
+            var reward = score(i);
+            rewards[i] = reward.Total;
+            format[i] = reward.Format;
+            accuracy[i] = reward.Accuracy;
+            int l = completions[i].Length;
+            length += l;
+            min = Math.Min(min, l);
+            max = Math.Max(max, l);
+            truncated[i] = Array.IndexOf(completions[i], endOfText) < 0;
+            if (truncated[i]) clipped++;
+            tokens += prompts[i].Length + l;
+        }
+        return new RolloutStats((float)MeanOf(rewards), (float)StdOf(rewards), (float)MeanOf(format), (float)StdOf(format),
+            (float)MeanOf(accuracy), (float)StdOf(accuracy), 0, (float)(length / n), min, max, (float)clipped / n, tokens);
+    }
+
+    private static double MeanOf(float[] x)
+    {
+        double sum = 0;
+        foreach (float v in x) sum += v;
+        return sum / x.Length;
+    }
+
+    private static double StdOf(float[] x)
+    {
+        double mean = MeanOf(x), squares = 0;
+        foreach (float v in x) squares += (v - mean) * (v - mean);
+        return Math.Sqrt(squares / x.Length);
     }
 }

@@ -17,12 +17,15 @@ public static class GtaTrainingCheckpoint
 {
     public const string ReferenceFile = "reference.safetensors";
     public const string ValidationFile = "validation.jsonl";
+    /// <summary>The loop's cumulative counters (num_tokens); checkpoints written before it lack the file.</summary>
+    public const string ProgressFile = "gta_progress.json";
 
     public static string Save(string runDir, GtaTrainer trainer, ITextTokenizer tokenizer, JsonObject run, string metrics, string validation,
         Func<string, Stream, Stream>? wrapWrite = null)
     {
         var state = new TrainingState(trainer.StepsDone, trainer.Optimizer.StepCount, trainer.RngState, trainer.DataCursor, run, trainer.DataOrder);
-        var files = new List<CheckpointFile> { CheckpointFile.Text(ValidationFile, validation) };
+        var progress = new JsonObject { ["num_tokens"] = trainer.NumTokens };
+        var files = new List<CheckpointFile> { CheckpointFile.Text(ValidationFile, validation), CheckpointFile.Text(ProgressFile, progress.ToJsonString()) };
         if (trainer.Reference is { } reference)
         {
             var weights = ModelCheckpoint.ExportTensors(reference.Layout, reference.Backend.ToArray(reference.Parameters.View));
@@ -46,6 +49,12 @@ public static class GtaTrainingCheckpoint
         }
         try { trainer.RestoreProgress(state.Step, state.RngState, state.DataOrder, checked((int)state.DataPosition)); }
         catch (Exception e) when (e is InvalidDataException or OverflowException) { throw new InvalidDataException($"{statePath}: {e.Message}"); }
+        string progressPath = Path.Combine(checkpoint, ProgressFile);
+        if (File.Exists(progressPath))
+        {
+            try { trainer.NumTokens = JsonNode.Parse(File.ReadAllText(progressPath))?["num_tokens"]?.GetValue<double>() ?? throw new InvalidDataException("no num_tokens"); }
+            catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException) { throw new InvalidDataException($"{progressPath}: {e.Message}"); }
+        }
         return state;
     }
 

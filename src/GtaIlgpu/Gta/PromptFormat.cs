@@ -25,7 +25,10 @@ public sealed class PromptFormat
         EndOfText = SpecialId(CompletionTags.EndOfText);
         GuessOpenId = SpecialId(CompletionTags.GuessOpen);
         GuessCloseId = SpecialId(CompletionTags.GuessClose);
+        _specialIds = SpecialStrings.Select(SpecialId).ToArray();
     }
+
+    private readonly int[] _specialIds;
 
     public string TaskName { get; }
     public IReadOnlyList<string> Labels { get; }
@@ -111,15 +114,24 @@ public sealed class PromptFormat
 
     /// <summary>
     /// Index range [start, end) of the guess span in completion tokens: from &lt;guess&gt; through the first
-    /// &lt;/guess&gt; (or to the end when unterminated); (0, 0) when the completion has no guess.
+    /// &lt;/guess&gt;; (0, 0) when the completion has no guess. A guess that is never closed ends before
+    /// the first other tag or end-of-text that follows it (or at the end of the completion): the label
+    /// tokens stay the SFT loss's alone, while the token the model wrote instead of &lt;/guess&gt; and
+    /// everything after it are its think/answer and are trained by RL. Masking them too would hide the
+    /// format failure from RL exactly on the tokens that caused it (its zero format reward would have no
+    /// token to push down); SFT keeps teaching the closed guess.
     /// </summary>
     public (int Start, int End) GuessSpan(IReadOnlyList<int> completion)
     {
         int open = -1;
         for (int i = 0; i < completion.Count; i++)
         {
-            if (open < 0 && completion[i] == GuessOpenId) open = i;
-            else if (open >= 0 && completion[i] == GuessCloseId) return (open, i + 1);
+            if (open < 0)
+            {
+                if (completion[i] == GuessOpenId) open = i;
+            }
+            else if (completion[i] == GuessCloseId) return (open, i + 1);
+            else if (Array.IndexOf(_specialIds, completion[i]) >= 0) return (open, i);
         }
         return open < 0 ? (0, 0) : (open, completion.Count);
     }

@@ -1,5 +1,18 @@
 namespace GtaIlgpu.Rewards;
 
+/// <summary>
+/// Which standard deviation divides the group-centred rewards (TRL's scale_rewards): the group's own
+/// (the original GRPO), the whole batch's (more robust when a group's rewards barely differ), or none
+/// (Dr. GRPO: no difficulty bias).
+/// </summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<RewardScaling>))]
+public enum RewardScaling
+{
+    [System.Text.Json.Serialization.JsonStringEnumMemberName("group")] Group,
+    [System.Text.Json.Serialization.JsonStringEnumMemberName("batch")] Batch,
+    [System.Text.Json.Serialization.JsonStringEnumMemberName("none")] None,
+}
+
 /// <summary>Per-batch statistics of the group-relative advantages, for metrics.jsonl.</summary>
 public readonly record struct AdvantageStats(int Groups, double RewardMean, double RewardStd, double MeanGroupStd, double ZeroSpreadFraction);
 
@@ -27,7 +40,15 @@ public static class Advantages
     }
 
     /// <summary>Writes the advantages of rewards (length a multiple of groupSize) into advantages; returns batch statistics.</summary>
-    public static AdvantageStats GroupRelative(ReadOnlySpan<float> rewards, int groupSize, Span<float> advantages, bool scaleByStd = true, float epsilon = DefaultEpsilon)
+    public static AdvantageStats GroupRelative(ReadOnlySpan<float> rewards, int groupSize, Span<float> advantages, bool scaleByStd = true, float epsilon = DefaultEpsilon) =>
+        GroupRelative(rewards, groupSize, advantages, scaleByStd ? RewardScaling.Group : RewardScaling.None, epsilon);
+
+    /// <summary>
+    /// As above with TRL's three scalings. With <see cref="RewardScaling.Batch"/> every advantage is
+    /// (r − mean_group) / (std_batch + ε), the population std of all rewards of the batch; a group with
+    /// zero spread still gets exactly 0.
+    /// </summary>
+    public static AdvantageStats GroupRelative(ReadOnlySpan<float> rewards, int groupSize, Span<float> advantages, RewardScaling scaling, float epsilon = DefaultEpsilon)
     {
         if (groupSize < 1) throw new ArgumentOutOfRangeException(nameof(groupSize), groupSize, "a group has at least one completion");
         if (rewards.Length % groupSize != 0)
@@ -38,6 +59,7 @@ public static class Advantages
 
         int groups = rewards.Length / groupSize, zeroSpread = 0;
         double sumStd = 0;
+        double batchStd = PopulationStd(rewards); // a non-finite reward is refused below, before any scale is used
         for (int g = 0; g < groups; g++)
         {
             var r = rewards.Slice(g * groupSize, groupSize);
@@ -60,7 +82,12 @@ public static class Advantages
             for (int i = 0; i < groupSize; i++) squares += (r[i] - mean) * (r[i] - mean);
             double std = Math.Sqrt(squares / groupSize);
             sumStd += std;
-            double scale = scaleByStd ? 1.0 / (std + epsilon) : 1.0;
+            double scale = scaling switch
+            {
+                RewardScaling.Group => 1.0 / (std + epsilon),
+                RewardScaling.Batch => 1.0 / (batchStd + epsilon),
+                _ => 1.0,
+            };
             for (int i = 0; i < groupSize; i++) a[i] = (float)((r[i] - mean) * scale);
         }
         return new AdvantageStats(groups, Mean(rewards), PopulationStd(rewards), groups > 0 ? sumStd / groups : 0, groups > 0 ? (double)zeroSpread / groups : 0);

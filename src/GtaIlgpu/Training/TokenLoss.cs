@@ -29,6 +29,13 @@ public sealed class TokenLoss : IDisposable
     public int TokenCount { get; }
     public BufferView<int> Targets => _targets.View;
 
+    /// <summary>
+    /// The temperature τ the log-probabilities are taken at (logits/τ) and the gradient differentiates
+    /// through: the GRPO ratio and KL use the sampling temperature, as the rollouts were drawn at it.
+    /// 1 for cross-entropy.
+    /// </summary>
+    public float Temperature { get; set; } = 1f;
+
     /// <summary>log p(target) per position from the last <see cref="Compute"/> (masked positions hold no meaning).</summary>
     public ReadOnlySpan<float> LogProbs => _hostLogProbs;
 
@@ -62,13 +69,29 @@ public sealed class TokenLoss : IDisposable
         _backend.Upload(_coefficients.View, _hostCoefficients);
     }
 
-    /// <summary>log p(target) per position (0 where masked) without touching the logits.</summary>
-    public void ComputeLogProbs(Activations acts, Span<float> destination)
+    /// <summary>log p(target) per position (0 where masked) at <see cref="Temperature"/>, without touching the logits.</summary>
+    public void ComputeLogProbs(Activations acts, Span<float> destination) => ComputeLogProbs(acts, destination, default);
+
+    /// <summary>
+    /// As above, and with a non-empty <paramref name="entropies"/> the policy's entropy per position (0 where
+    /// masked), from the same pass over the logits. The device buffer for it is allocated on first use.
+    /// </summary>
+    public void ComputeLogProbs(Activations acts, Span<float> destination, Span<float> entropies)
     {
         if (acts.TokenCount != TokenCount) throw new ArgumentException($"loss set up for {TokenCount} tokens, activations hold {acts.TokenCount}");
-        _backend.Ops.TokenLogLikelihood(acts.LogProbs, acts.Logits, _targets.View, default, TokenCount, acts.Config.VocabSize);
+        if (entropies.IsEmpty)
+        {
+            _backend.Ops.TokenLogLikelihood(acts.LogProbs, default, acts.Logits, _targets.View, default, Temperature, TokenCount, acts.Config.VocabSize);
+            _backend.Download(acts.LogProbs, destination);
+            return;
+        }
+        _entropies ??= _backend.Allocate<float>(TokenCount);
+        _backend.Ops.TokenLogLikelihood(acts.LogProbs, _entropies.View, acts.Logits, _targets.View, default, Temperature, TokenCount, acts.Config.VocabSize);
         _backend.Download(acts.LogProbs, destination);
+        _backend.Download(_entropies.View, entropies);
     }
+
+    private DeviceBuffer<float>? _entropies;
 
     /// <summary>
     /// Mean negative log-likelihood of the targets. With <paramref name="withGradient"/> the logits are
@@ -77,8 +100,8 @@ public sealed class TokenLoss : IDisposable
     public float Compute(Activations acts, bool withGradient)
     {
         if (acts.TokenCount != TokenCount) throw new ArgumentException($"loss set up for {TokenCount} tokens, activations hold {acts.TokenCount}");
-        _backend.Ops.TokenLogLikelihood(acts.LogProbs, acts.Logits, _targets.View,
-            withGradient ? _coefficients.View : default, TokenCount, acts.Config.VocabSize);
+        _backend.Ops.TokenLogLikelihood(acts.LogProbs, default, acts.Logits, _targets.View,
+            withGradient ? _coefficients.View : default, Temperature, TokenCount, acts.Config.VocabSize);
         _backend.Download(acts.LogProbs, _hostLogProbs);
         double loss = 0;
         for (int i = 0; i < TokenCount; i++) loss -= (double)_hostCoefficients[i] * _hostLogProbs[i];
@@ -89,5 +112,6 @@ public sealed class TokenLoss : IDisposable
     {
         _targets.Dispose();
         _coefficients.Dispose();
+        _entropies?.Dispose();
     }
 }

@@ -33,7 +33,10 @@ public class GtaCommandsTests
                 foreach (var key in new[] { "accuracy", "macro_f1", "weighted_f1", "format_valid_rate", "guess_accuracy" })
                     Assert.True(eval.RootElement.TryGetProperty(key, out _), $"eval.json lacks {key}");
             using (var metrics = JsonDocument.Parse(File.ReadAllLines(Path.Combine(run, "metrics.jsonl"))[0]))
-                foreach (var key in new[] { "format_reward", "accuracy_reward", "reward_std", "zero_spread_fraction", "kl", "clip_fraction", "sft_loss", "rl_loss", "cos_sft_rl", "gate_dropped_sft", "grad_norm", "learning_rate", "tokens_per_second", "mean_completion_length" })
+                foreach (var key in new[] { "step", "reward", "reward_std", "rewards/format/mean", "rewards/format/std", "rewards/accuracy/mean", "rewards/accuracy/std",
+                             "frac_reward_zero_std", "kl", "entropy", "clip_ratio/low_mean", "clip_ratio/high_mean", "clip_ratio/region_mean", "completions/mean_length",
+                             "completions/min_length", "completions/max_length", "completions/clipped_ratio", "num_tokens", "cos_sft_rl", "gate_dropped_sft", "grad_norm",
+                             "grad_norm_sft", "grad_norm_rl", "sft_loss", "rl_loss", "learning_rate", "tokens_per_second", "seconds" })
                     Assert.True(metrics.RootElement.TryGetProperty(key, out _), $"metrics.jsonl lacks {key}");
 
             // A second train into the same folder is refused; eval reads the run back.

@@ -39,7 +39,7 @@ public sealed class GtaResumeTests : IDisposable
         {
             var json = JsonNode.Parse(line)!.AsObject();
             foreach (var key in WallClock) Assert.True(json.Remove(key), $"metrics line lacks {key}");
-            Assert.Equal(14, json.Count); // step, rewards, spread, kl, clip, losses, cosine, gate, norm, lr, length
+            Assert.Equal(26, json.Count); // every field of GtaStepMetrics but the two timings
             return json.ToJsonString();
         }).ToArray();
 

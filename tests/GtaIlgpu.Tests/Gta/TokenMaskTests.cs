@@ -48,7 +48,7 @@ public class TokenMaskTests
             w.Loss.SetTargets(w.HostTargets);
             model.Forward(w.Acts, w.Inputs.View);
             w.Loss.ComputeLogProbs(w.Acts, w.LogProbs);
-            GrpoLoss.Coefficients(1, w.Sequence, w.Counted, w.LogProbs, w.LogProbs, w.LogProbs, [1.5f], 0.2f, 0.2f, 0.01f, LossAggregation.TokenMean, w.Coefficients);
+            GrpoLoss.Coefficients(1, w.Sequence, w.Counted, w.LogProbs, w.LogProbs, w.LogProbs, [1.5f], new GrpoObjective(0.2f, 0.2f, 0.01f, GrpoLossType.Dapo, 0), w.Coefficients);
             w.Loss.SetCoefficients(w.Coefficients);
             w.Loss.Compute(w.Acts, withGradient: true);
             var dlogits = backend.ToArray(w.Acts.Logits);
@@ -103,6 +103,34 @@ public class TokenMaskTests
             Assert.Equal(format.EndOfText, ids[^1]);
             Assert.Equal(7, ids.Count(id => id < ((GtaIlgpu.Text.CompactVocabulary)format.Tokenizer).Specials.Count)); // six tags + end-of-text
             Assert.Equal("<guess>negative</guess><think> it says the room </think><answer>negative</answer>", format.DecodeCompletion(ids));
+        }
+    }
+
+    [Fact]
+    public void An_unclosed_guess_ends_before_the_next_tag_or_end_of_text()
+    {
+        var (format, model, backend) = Setup();
+        using (backend) using (model)
+        {
+            var label = format.Encode("positive");
+            int think = format.Encode("<think>").Single(), answer = format.Encode("<answer>").Single();
+            // <guess>positive<think> it says</think><answer>positive</answer><eot>: the guess is the open tag and the label.
+            int[] unclosed = [format.GuessOpenId, .. label, .. format.Encode("<think> it says </think><answer>positive</answer>"), format.EndOfText];
+            Assert.Equal((0, 1 + label.Length), format.GuessSpan(unclosed));
+            Assert.Equal(think, unclosed[1 + label.Length]); // the first token RL trains is the one written instead of </guess>
+            // Ended by end-of-text: the end-of-text is not guess.
+            int[] stopped = [format.GuessOpenId, .. label, format.EndOfText];
+            Assert.Equal((0, 1 + label.Length), format.GuessSpan(stopped));
+            // Cut at the token limit inside the guess: everything after <guess> is guess.
+            int[] cut = [format.GuessOpenId, .. label];
+            Assert.Equal((0, cut.Length), format.GuessSpan(cut));
+            // A closed guess includes its closing tag; a later <answer> does not matter.
+            int[] closed = [format.GuessOpenId, .. label, format.GuessCloseId, answer];
+            Assert.Equal((0, label.Length + 2), format.GuessSpan(closed));
+            // Text before the guess is not guess; no guess at all: an empty span.
+            int[] late = [.. label, format.GuessOpenId, .. label, format.GuessCloseId];
+            Assert.Equal((label.Length, 2 * label.Length + 2), format.GuessSpan(late));
+            Assert.Equal((0, 0), format.GuessSpan([think, .. label]));
         }
     }
 }

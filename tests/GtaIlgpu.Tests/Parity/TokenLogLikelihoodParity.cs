@@ -71,6 +71,64 @@ public abstract class TokenLogLikelihoodParity(OpsFixture fixture)
         Check(t, N, V, targets, t.Values(N * V, scale: 10f), t.Values(N));
     }
 
+    /// <summary>
+    /// At a sampling temperature with the per-row entropy: log-probs and entropies of logits/τ, then the
+    /// gradient through 1/τ. The entropy is accumulated per thread with its running max and merged after
+    /// the group's reduction, so the max comes last in every row (each thread's running max grows late);
+    /// V = 3 leaves threads idle; 50,257 crosses many chunks.
+    /// </summary>
+    [ParityTheory]
+    [InlineData(5, 37, 0.7f)]
+    [InlineData(5, 3, 0.7f)]
+    [InlineData(5, 37, 1.6f)]
+    [InlineData(6, 37, 1f)]
+    [InlineData(4, 1000, 1.4f)]
+    [InlineData(3, 50257, 0.6f)]
+    public void At_a_temperature_with_entropy(int N, int V, float tau)
+    {
+        using var t = new Twins(fixture, seed: 70 + V);
+        var targetValues = Enumerable.Range(0, N).Select(_ => t.Rng.Next(V)).ToArray();
+        targetValues[1] = -1;
+        targetValues[0] = V - 1;
+        var logitValues = t.Values(N * V, scale: 8f);
+        for (int n = 0; n < N; n++) logitValues[n * V + V - 1] = 9f;
+        var targets = t.Upload(targetValues);
+        var logits = t.Upload(logitValues);
+        var logprobs = t.Random(N);
+        var entropies = t.Random(N);
+        t.Run((ops, s) => ops.TokenLogLikelihood(s[logprobs], s[entropies], s[logits], s[targets], default, tau, N, V));
+        t.AssertClose(logprobs, "logprobs", LogProbAtol, LogProbRtol);
+        t.AssertClose(entropies, "entropies", LogProbAtol, LogProbRtol);
+        t.AssertClose(logits, "logits (untouched)", 0, 0);
+        var tested = t.TestedValues(entropies);
+        Assert.Equal(0f, tested[1]); // the ignored row
+        Assert.True(tested[0] > 0 && tested[0] <= Math.Log(V) + 1e-5, "an entropy lies in (0, log V]");
+
+        var coefficients = t.Values(N, scale: 2f);
+        var c = t.Upload(coefficients);
+        t.Run((ops, s) => ops.TokenLogLikelihood(s[logprobs], default, s[logits], s[targets], s[c], tau, N, V));
+        t.AssertClose(logprobs, "logprobs", LogProbAtol, LogProbRtol);
+        t.AssertClose(logits, "dlogits through 1/τ", GradientAtol, GradientRtol);
+    }
+
+    [ParityFact]
+    public void Extreme_logits_give_finite_entropies()
+    {
+        const int N = 2, V = 37;
+        using var t = new Twins(fixture, seed: 75);
+        var logitValues = t.Values(N * V);
+        logitValues[5] = 80f;      // one token takes all the mass: entropy ≈ 0
+        logitValues[V + 9] = -90f;
+        var targets = t.Upload(new[] { 5, 9 });
+        var logits = t.Upload(logitValues);
+        var logprobs = t.Random(N);
+        var entropies = t.Random(N);
+        t.Run((ops, s) => ops.TokenLogLikelihood(s[logprobs], s[entropies], s[logits], s[targets], default, 0.5f, N, V));
+        t.AssertClose(logprobs, "logprobs", LogProbAtol, LogProbRtol);
+        t.AssertClose(entropies, "entropies", LogProbAtol, LogProbRtol);
+        Assert.All(t.TestedValues(entropies), v => Assert.True(float.IsFinite(v) && v >= -1e-6f));
+    }
+
     /// <summary>Runs the op on both sides and compares the log-probs and the logits (gradient, or untouched); returns the tested log-probs.</summary>
     private static float[] Check(Twins t, int N, int V, int[] targetValues, float[] logitValues, float[]? coefficientValues)
     {

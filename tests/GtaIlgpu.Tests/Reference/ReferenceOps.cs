@@ -333,9 +333,15 @@ public sealed class ReferenceOps : IOps
         for (int i = 0; i < n; i++) o[i] = x[i] + y[i];
     }
 
-    public void TokenLogLikelihood(BufferView<float> logprobs, BufferView<float> logits, BufferView<int> targets, BufferView<float> gradCoefficients, int N, int V)
+    public void TokenLogLikelihood(BufferView<float> logprobs, BufferView<float> logits, BufferView<int> targets, BufferView<float> gradCoefficients, int N, int V) =>
+        TokenLogLikelihood(logprobs, default, logits, targets, gradCoefficients, 1f, N, V);
+
+    /// <summary>Plain loops in double: z = logits/τ, log softmax at the target, entropy −Σ p·log p, gradient (c/τ)·(p − onehot).</summary>
+    public void TokenLogLikelihood(BufferView<float> logprobs, BufferView<float> entropies, BufferView<float> logits, BufferView<int> targets,
+        BufferView<float> gradCoefficients, float temperature, int N, int V)
     {
-        var lp = logprobs.Span(); var z = logits.Span(); var y = targets.Span(); var coef = gradCoefficients.Span();
+        var lp = logprobs.Span(); var h = entropies.Span(); var z = logits.Span(); var y = targets.Span(); var coef = gradCoefficients.Span();
+        double tau = temperature;
         for (int n = 0; n < N; n++)
         {
             var row = z.Slice(n * V, V);
@@ -343,18 +349,29 @@ public sealed class ReferenceOps : IOps
             if (target < 0)
             {
                 lp[n] = 0;
+                if (!h.IsEmpty) h[n] = 0;
                 if (!coef.IsEmpty) row.Clear();
                 continue;
             }
             double max = double.NegativeInfinity;
-            for (int v = 0; v < V; v++) max = Math.Max(max, row[v]);
+            for (int v = 0; v < V; v++) max = Math.Max(max, row[v] / tau);
             double sum = 0;
-            for (int v = 0; v < V; v++) sum += Math.Exp(row[v] - max);
+            for (int v = 0; v < V; v++) sum += Math.Exp(row[v] / tau - max);
             double logSum = Math.Log(sum) + max;
-            lp[n] = (float)(row[target] - logSum);
+            lp[n] = (float)(row[target] / tau - logSum);
+            if (!h.IsEmpty)
+            {
+                double entropy = 0;
+                for (int v = 0; v < V; v++)
+                {
+                    double logP = row[v] / tau - logSum;
+                    entropy -= Math.Exp(logP) * logP;
+                }
+                h[n] = (float)entropy;
+            }
             if (!coef.IsEmpty)
                 for (int v = 0; v < V; v++)
-                    row[v] = (float)(coef[n] * (Math.Exp(row[v] - logSum) - (v == target ? 1.0 : 0.0)));
+                    row[v] = (float)(coef[n] / tau * (Math.Exp(row[v] / tau - logSum) - (v == target ? 1.0 : 0.0)));
         }
     }
 

@@ -30,6 +30,25 @@ public class AdvantagesTests
     }
 
     [Fact]
+    public void Batch_scaling_divides_by_the_std_of_the_whole_batch()
+    {
+        // Rewards 0, 2 | 1, 1: batch mean 1, population std sqrt((1 + 1 + 0 + 0)/4) = sqrt(0.5).
+        // Group 1 centred: −1, +1 → ∓1/sqrt(0.5); group 2 has no spread → 0 (not divided by anything).
+        var a = new float[4];
+        Advantages.GroupRelative([0f, 2f, 1f, 1f], 2, a, RewardScaling.Batch, epsilon: 0);
+        Assert.Equal(-Math.Sqrt(2), a[0], 5);
+        Assert.Equal(Math.Sqrt(2), a[1], 5);
+        Assert.Equal([0f, 0f], a[2..]);
+        // Group scaling of the same rewards divides group 1 by its own std (1); none leaves −1, +1.
+        Advantages.GroupRelative([0f, 2f, 1f, 1f], 2, a, RewardScaling.Group, epsilon: 0);
+        Assert.Equal([-1f, 1f, 0f, 0f], a);
+        Advantages.GroupRelative([0f, 2f, 1f, 1f], 2, a, RewardScaling.None, epsilon: 0);
+        Assert.Equal([-1f, 1f, 0f, 0f], a);
+        Advantages.GroupRelative([0f, 4f, 1f, 1f], 2, a, RewardScaling.None, epsilon: 0);
+        Assert.Equal([-2f, 2f, 0f, 0f], a);
+    }
+
+    [Fact]
     public void All_equal_groups_get_exactly_zero_and_are_counted()
     {
         float third = 0.1f;

@@ -11,24 +11,36 @@ namespace GtaIlgpu.Backends.Cpu;
 /// </summary>
 public sealed partial class CpuOps
 {
-    public void TokenLogLikelihood(BufferView<float> logprobs, BufferView<float> logits, BufferView<int> targets, BufferView<float> gradCoefficients, int N, int V)
+    public void TokenLogLikelihood(BufferView<float> logprobs, BufferView<float> logits, BufferView<int> targets, BufferView<float> gradCoefficients, int N, int V) =>
+        TokenLogLikelihood(logprobs, default, logits, targets, gradCoefficients, 1f, N, V);
+
+    public void TokenLogLikelihood(BufferView<float> logprobs, BufferView<float> entropies, BufferView<float> logits, BufferView<int> targets,
+        BufferView<float> gradCoefficients, float temperature, int N, int V)
     {
         const string op = "token_log_likelihood";
         OpShapes.Positive(op, "N", N);
         OpShapes.Positive(op, "V", V);
+        if (!(temperature > 0) || float.IsPositiveInfinity(temperature)) throw new ArgumentException($"{op}: temperature must be positive and finite, got {temperature}");
         OpShapes.AtLeast(op, "logprobs", logprobs.Length, N);
+        OpShapes.Optional(op, "entropies", entropies.Length, N);
         OpShapes.AtLeast(op, "logits", logits.Length, (long)N * V);
         OpShapes.AtLeast(op, "targets", targets.Length, N);
         OpShapes.Optional(op, "gradCoefficients", gradCoefficients.Length, N);
         var y = targets.Span();
         for (int n = 0; n < N; n++)
             if (y[n] >= V) throw new ArgumentException($"{op}: target {y[n]} of row {n} is outside the vocabulary (V={V})");
-        var kernel = new TokenLogLikelihoodKernel(new HostArray<float>(logprobs), new HostArray<float>(logits), new HostArray<int>(targets),
-            new HostArray<float>(gradCoefficients), V);
+        var kernel = new TokenLogLikelihoodKernel(new HostArray<float>(logprobs), new HostArray<float>(entropies), new HostArray<float>(logits),
+            new HostArray<int>(targets), new HostArray<float>(gradCoefficients), 1f / temperature, V);
         CpuLoops.Rows(N, 3L * V, kernel);
     }
 
-    private readonly struct TokenLogLikelihoodKernel(HostArray<float> logprobs, HostArray<float> logits, HostArray<int> targets, HostArray<float> coefficients, int V) : IRowKernel
+    /// <summary>
+    /// One row: max, then the normaliser (and the entropy's Σ p·u in the same pass), then the gradient.
+    /// At τ = 1 without entropies it takes the unscaled helpers, so results stay bit for bit those of
+    /// the plain op; the scaled path multiplies each logit by 1/τ before the shift.
+    /// </summary>
+    private readonly struct TokenLogLikelihoodKernel(HostArray<float> logprobs, HostArray<float> entropies, HostArray<float> logits,
+        HostArray<int> targets, HostArray<float> coefficients, float inverseTemperature, int V) : IRowKernel
     {
         public void Run(int n)
         {
@@ -37,16 +49,23 @@ public sealed partial class CpuOps
             if (target < 0)
             {
                 logprobs[n] = 0;
+                if (!entropies.IsEmpty) entropies[n] = 0;
                 if (!coefficients.IsEmpty) row.Clear();
                 return;
             }
-            float max = CpuSimd.Max(row);
-            double logSum = Math.Log(CpuSimd.SumExp(row, max)) + max;
-            float z = row[target];
+            bool plain = inverseTemperature == 1f && entropies.IsEmpty;
+            // Scaling by a positive 1/τ is monotone, so the max of the scaled row is the scaled max.
+            float max = CpuSimd.Max(row) * inverseTemperature;
+            double weighted = 0;
+            double sum = plain ? CpuSimd.SumExp(row, max) : CpuSimd.SumExpScaled(row, inverseTemperature, max, out weighted);
+            double logSum = Math.Log(sum) + max;
+            float z = row[target] * inverseTemperature;
             logprobs[n] = (float)(z - logSum);
+            if (!plain && !entropies.IsEmpty) entropies[n] = (float)(Math.Log(sum) - weighted / sum);
             if (coefficients.IsEmpty) return;
-            float c = coefficients[n];
-            CpuSimd.ScaledExpInPlace(row, (float)logSum, c);
+            float c = coefficients[n] * inverseTemperature;
+            if (plain) CpuSimd.ScaledExpInPlace(row, (float)logSum, c);
+            else CpuSimd.ScaledExpInPlace(row, inverseTemperature, (float)logSum, c);
             row[target] = (float)(c * (Math.Exp(z - logSum) - 1.0));
         }
     }

@@ -230,6 +230,58 @@ internal static class CpuSimd
         return total;
     }
 
+    /// <summary>
+    /// Σ exp(x·scale − shift), and in <paramref name="weighted"/> Σ exp(u)·u with u = x·scale − shift: the
+    /// softmax normaliser of x·scale and, in the same pass, what its entropy needs (H = log Σ − weighted/Σ).
+    /// </summary>
+    public static double SumExpScaled(ReadOnlySpan<float> x, float scale, float shift, out double weighted)
+    {
+        // The normaliser is accumulated exactly as SumExp does it (same blocks, same two accumulators), so
+        // at scale 1 (x·1 is exact) it is SumExp's value bit for bit and asking for the entropy changes no log-probability.
+        var sv = Vector256.Create(shift); var kv = Vector256.Create(scale);
+        double total = 0, dot = 0;
+        int i = 0, n = x.Length;
+        while (i <= n - W)
+        {
+            int end = Math.Min(n, i + Block) - W;
+            var a0 = Vector256<float>.Zero; var a1 = a0; var d = a0;
+            for (; i <= end - W; i += 2 * W)
+            {
+                var u0 = Load(x, i) * kv - sv; var u1 = Load(x, i + W) * kv - sv;
+                var e0 = Vector256.Exp(u0); var e1 = Vector256.Exp(u1);
+                a0 += e0;
+                a1 += e1;
+                d += e0 * u0 + e1 * u1;
+            }
+            for (; i <= end; i += W)
+            {
+                var u = Load(x, i) * kv - sv;
+                var e = Vector256.Exp(u);
+                a0 += e;
+                d += e * u;
+            }
+            total += Vector256.Sum(a0 + a1);
+            dot += Vector256.Sum(d);
+        }
+        for (; i < n; i++)
+        {
+            float u = x[i] * scale - shift, e = MathF.Exp(u);
+            total += e;
+            dot += e * u;
+        }
+        weighted = dot;
+        return total;
+    }
+
+    /// <summary>x = c·exp(x·scale − shift) in place (the softmax of x·scale times a coefficient).</summary>
+    public static void ScaledExpInPlace(Span<float> x, float scale, float shift, float c)
+    {
+        var sv = Vector256.Create(shift); var kv = Vector256.Create(scale); var cv = Vector256.Create(c);
+        int i = 0, n = x.Length;
+        for (; i <= n - W; i += W) Store(x, i, cv * Vector256.Exp(Load(x, i) * kv - sv));
+        for (; i < n; i++) x[i] = c * MathF.Exp(x[i] * scale - shift);
+    }
+
     /// <summary>x = exp(x − shift) in place; returns Σ of the new values.</summary>
     public static double ExpInPlace(Span<float> x, float shift)
     {
