@@ -25,10 +25,8 @@ public sealed class PromptFormat
         EndOfText = SpecialId(CompletionTags.EndOfText);
         GuessOpenId = SpecialId(CompletionTags.GuessOpen);
         GuessCloseId = SpecialId(CompletionTags.GuessClose);
-        _specialIds = SpecialStrings.Select(SpecialId).ToArray();
     }
 
-    private readonly int[] _specialIds;
 
     public string TaskName { get; }
     public IReadOnlyList<string> Labels { get; }
@@ -114,12 +112,13 @@ public sealed class PromptFormat
 
     /// <summary>
     /// Index range [start, end) of the guess span in completion tokens: from &lt;guess&gt; through the first
-    /// &lt;/guess&gt;; (0, 0) when the completion has no guess. A guess that is never closed ends before
-    /// the first other tag or end-of-text that follows it (or at the end of the completion): the label
-    /// tokens stay the SFT loss's alone, while the token the model wrote instead of &lt;/guess&gt; and
-    /// everything after it are its think/answer and are trained by RL. Masking them too would hide the
-    /// format failure from RL exactly on the tokens that caused it (its zero format reward would have no
-    /// token to push down); SFT keeps teaching the closed guess.
+    /// &lt;/guess&gt;; (0, 0) when the completion has no guess. A guess that is never closed runs to the end
+    /// of the completion: every token after &lt;guess&gt; is still inside the guess by the format's own
+    /// structure, and the guess is the cross-entropy's span, not RL's. The missing &lt;/guess&gt; is what the
+    /// SFT target (&lt;guess&gt;GOLD&lt;/guess&gt;) teaches, so such a completion gets no RL gradient at all and
+    /// its zero format reward acts only through its group's advantages. The alternative — ending the span
+    /// before the next tag, so RL trains the token written instead of &lt;/guess&gt; — was tried on the default
+    /// run: validation accuracy at step 120 fell from 75.0% to 69.5% (one seed), so it was not kept.
     /// </summary>
     public (int Start, int End) GuessSpan(IReadOnlyList<int> completion)
     {
@@ -131,7 +130,6 @@ public sealed class PromptFormat
                 if (completion[i] == GuessOpenId) open = i;
             }
             else if (completion[i] == GuessCloseId) return (open, i + 1);
-            else if (Array.IndexOf(_specialIds, completion[i]) >= 0) return (open, i);
         }
         return open < 0 ? (0, 0) : (open, completion.Count);
     }

@@ -107,21 +107,21 @@ public class TokenMaskTests
     }
 
     [Fact]
-    public void An_unclosed_guess_ends_before_the_next_tag_or_end_of_text()
+    public void An_unclosed_guess_runs_to_the_end_of_the_completion()
     {
         var (format, model, backend) = Setup();
         using (backend) using (model)
         {
             var label = format.Encode("positive");
             int think = format.Encode("<think>").Single(), answer = format.Encode("<answer>").Single();
-            // <guess>positive<think> it says</think><answer>positive</answer><eot>: the guess is the open tag and the label.
+            // <guess>positive<think> it says</think><answer>positive</answer><eot>: no </guess>, so every
+            // token after <guess> is guess (the SFT target teaches the close); RL trains none of them.
             int[] unclosed = [format.GuessOpenId, .. label, .. format.Encode("<think> it says </think><answer>positive</answer>"), format.EndOfText];
-            Assert.Equal((0, 1 + label.Length), format.GuessSpan(unclosed));
-            Assert.Equal(think, unclosed[1 + label.Length]); // the first token RL trains is the one written instead of </guess>
-            // Ended by end-of-text: the end-of-text is not guess.
+            Assert.Equal((0, unclosed.Length), format.GuessSpan(unclosed));
+            Assert.All(Enumerable.Range(0, unclosed.Length), j => Assert.False(GtaTrainer.CountsForRl(j, format.GuessSpan(unclosed))));
+            // Ended by end-of-text, or cut at the token limit inside the guess: the same.
             int[] stopped = [format.GuessOpenId, .. label, format.EndOfText];
-            Assert.Equal((0, 1 + label.Length), format.GuessSpan(stopped));
-            // Cut at the token limit inside the guess: everything after <guess> is guess.
+            Assert.Equal((0, stopped.Length), format.GuessSpan(stopped));
             int[] cut = [format.GuessOpenId, .. label];
             Assert.Equal((0, cut.Length), format.GuessSpan(cut));
             // A closed guess includes its closing tag; a later <answer> does not matter.
