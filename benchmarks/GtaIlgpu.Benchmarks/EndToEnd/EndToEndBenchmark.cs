@@ -62,7 +62,7 @@ public sealed record EndToEndResult(string Device, EndToEndConfig Config, int Se
 /// steps; every step's time is kept for the results file. Rollout: <see cref="Generator"/> with B prompts
 /// of 8 tokens, prefill plus decode steps with temperature-1 sampling, timed as a whole after an equal
 /// warm-up generation. Model FLOPs use the PaLM/nanoGPT convention: 6·N + 12·L·C·T per trained
-/// token and 2·N + 4·L·C·context per generated (or prefilled) token, N = GptConfig.MatmulParameters.
+/// token and 2·N + 4·L·C·context per generated (or prefilled) token, N = ModelConfig.MatmulParameters.
 /// </summary>
 public static class EndToEndBenchmark
 {
@@ -73,8 +73,8 @@ public static class EndToEndBenchmark
         bool gpu = backend is IlgpuBackend { Kind: not IlgpuDeviceKind.Cpu };
         int T = gpu ? e.GpuSequence : e.CpuSequence;
         int generationWindow = Math.Max(T, PromptLength + newTokens);
-        var config = new GptConfig(e.Layers, e.Channels, e.Heads, e.Vocab, generationWindow);
-        using var model = new Gpt(backend, config);
+        var config = new ModelConfig(e.Layers, e.Channels, e.Heads, e.Vocab, generationWindow);
+        using var model = new Transformer(backend, config);
         model.InitializeWeights(1337);
 
         var rng = new Rng(42);
@@ -148,9 +148,9 @@ public static class EndToEndBenchmark
             generateSeconds, generated, jitWhileGenerating, generateFlops, peakGflops);
     }
 
-    /// <summary>Model FLOPs per trained token: 6·N + 12·L·C·T, N = GptConfig.MatmulParameters (which does not depend on the window).</summary>
+    /// <summary>Model FLOPs per trained token: 6·N + 12·L·C·T, N = ModelConfig.MatmulParameters (which does not depend on the window).</summary>
     public static double TrainFlopsPerToken(EndToEndConfig e, int sequence) =>
-        6.0 * new GptConfig(e.Layers, e.Channels, e.Heads, e.Vocab, sequence).MatmulParameters + 12.0 * e.Layers * e.Channels * sequence;
+        6.0 * new ModelConfig(e.Layers, e.Channels, e.Heads, e.Vocab, sequence).MatmulParameters + 12.0 * e.Layers * e.Channels * sequence;
 
     /// <summary>The results row of a training measurement, e.g. e2e/cuda/gpt2-124M/train.</summary>
     public static string TrainRowName(string device, EndToEndConfig e) => $"e2e/{device}/{e.Name}/train";

@@ -48,7 +48,7 @@ public static class CompareCommand
             foreach (var method in Methods)
             {
                 AnsiConsole.MarkupLineInterpolated($"[bold]{method.ToString().ToLowerInvariant()}[/] from the shared base");
-                using var model = new Gpt(backend, baseModel.Config);
+                using var model = new Transformer(backend, baseModel.Config);
                 backend.Upload(model.Parameters.View, baseParameters);
                 results.Add(GtaRunner.Train(model, format, data, options.Settings(p, method), Path.Combine(outDir, method.ToString().ToLowerInvariant()),
                     new Dictionary<string, object?> { ["data"] = data.Name, ["task"] = format.TaskName, ["labels"] = format.Labels, ["device"] = backend.Name, ["base"] = baseInfo }));

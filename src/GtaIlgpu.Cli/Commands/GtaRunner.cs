@@ -50,7 +50,7 @@ public static class GtaRunner
     /// The base every method starts from: with --model, a base saved by `gta base`, or a Hugging Face
     /// GPT-2 folder primed here first; without it, a base built for the dataset.
     /// </summary>
-    public static (Gpt Model, PromptFormat Format, object BaseInfo) ObtainBase(IBackend backend, DatasetSplits data, GtaOptions options, ParseResult p)
+    public static (Transformer Model, PromptFormat Format, object BaseInfo) ObtainBase(IBackend backend, DatasetSplits data, GtaOptions options, ParseResult p)
     {
         if (p.GetValue(options.Model) is { } folder)
         {
@@ -73,9 +73,9 @@ public static class GtaRunner
         return (built.Model, built.Format, settings);
     }
 
-    public static (Gpt Model, PromptFormat Format) BuildBase(IBackend backend, DatasetSplits data, BaseSettings settings, string task)
+    public static (Transformer Model, PromptFormat Format) BuildBase(IBackend backend, DatasetSplits data, BaseSettings settings, string task)
     {
-        (Gpt, PromptFormat)? result = null;
+        (Transformer, PromptFormat)? result = null;
         AnsiConsole.Progress()
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
             .Start(ctx =>
@@ -102,9 +102,9 @@ public static class GtaRunner
     }
 
     /// <summary>A base from a Hugging Face GPT-2 folder: the tags added as tokens, then format priming (no language-model pretraining).</summary>
-    public static (Gpt Model, PromptFormat Format) BuildPretrainedBase(IBackend backend, DatasetSplits data, string folder, BaseSettings settings, string task)
+    public static (Transformer Model, PromptFormat Format) BuildPretrainedBase(IBackend backend, DatasetSplits data, string folder, BaseSettings settings, string task)
     {
-        (Gpt, PromptFormat)? result = null;
+        (Transformer, PromptFormat)? result = null;
         AnsiConsole.Progress()
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
             .Start(ctx =>
@@ -122,7 +122,7 @@ public static class GtaRunner
         return (model, format);
     }
 
-    public static ClassificationMetrics Evaluate(Gpt model, PromptFormat format, IReadOnlyList<LabeledExample> examples,
+    public static ClassificationMetrics Evaluate(Transformer model, PromptFormat format, IReadOnlyList<LabeledExample> examples,
         CompletionTemplate template, int maxCompletionTokens, string what)
     {
         List<EvaluatedExample> results = [];
@@ -141,7 +141,7 @@ public static class GtaRunner
     /// stage writes training checkpoints, may stop early, and may continue one (the model then only
     /// needs the checkpoint's shape: the weights are restored from it).
     /// </summary>
-    public static RunResult Train(Gpt model, PromptFormat format, DatasetSplits data, GtaSettings settings, string runDir,
+    public static RunResult Train(Transformer model, PromptFormat format, DatasetSplits data, GtaSettings settings, string runDir,
         IReadOnlyDictionary<string, object?> runInfo, StageCheckpoints? checkpoints = null)
     {
         var validationSet = data.ValidationSample(settings.EvalExamples);

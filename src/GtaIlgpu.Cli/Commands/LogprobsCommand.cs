@@ -61,7 +61,7 @@ public static class LogprobsCommand
     }
 
     /// <summary>Log-probabilities (N, T−1) of each next token and their mean negative.</summary>
-    public static (float[][] LogProbs, double Loss) Score(Gpt model, int[][] sequences, string source)
+    public static (float[][] LogProbs, double Loss) Score(Transformer model, int[][] sequences, string source)
     {
         int N = sequences.Length, T = sequences[0].Length, V = model.Config.VocabSize;
         if (T > model.Config.MaxSequence) throw new InvalidDataException($"{source}: sequences of {T} ids exceed the model's window of {model.Config.MaxSequence}");

@@ -142,9 +142,9 @@ public static class PretrainCommand
         var stream = TextCorpus.Tokenize(training, vocabulary);
         var heldOutStream = TextCorpus.Tokenize(heldOut.Count > 0 ? heldOut : training, vocabulary);
 
-        var config = new GptConfig(spec.Layers, spec.Channels, spec.Heads, vocabulary.Size, settings.Sequence);
+        var config = new ModelConfig(spec.Layers, spec.Channels, spec.Heads, vocabulary.Size, settings.Sequence);
         using var backend = CommonOptions.OpenBackend(device);
-        using var model = new Gpt(backend, config);
+        using var model = new Transformer(backend, config);
         model.InitializeWeights(settings.Seed);
         AnsiConsole.MarkupLineInterpolated(
             $"[grey]model:[/] {spec.Layers} layers, {spec.Channels} channels, {spec.Heads} heads, vocabulary {vocabulary.Size}, {model.Layout.ParameterCount / 1e6:F2}M parameters; {stream.Length} training tokens");

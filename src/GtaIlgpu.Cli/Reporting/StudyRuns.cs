@@ -38,7 +38,7 @@ public sealed record SeedRuns(ulong Seed, StudyRun? Sft, StudyRun? Grpo, StudyRu
 }
 
 /// <summary>A saved base (`gta base`): its architecture and the settings it was built with.</summary>
-public sealed record StudyBase(GptConfig Model, long Parameters, JsonObject Info)
+public sealed record StudyBase(ModelConfig Model, long Parameters, JsonObject Info)
 {
     public double? Setting(string key) => Info["settings"]?[key] is JsonValue v && v.TryGetValue(out double d) ? d : null;
 }

@@ -8,9 +8,9 @@ using GtaIlgpu.Text;
 namespace GtaIlgpu.Checkpoints;
 
 /// <summary>A model read from a folder, with the tokenizer found next to it (null when there is none).</summary>
-public sealed class LoadedModel(Gpt model, ITextTokenizer? tokenizer, string folder) : IDisposable
+public sealed class LoadedModel(Transformer model, ITextTokenizer? tokenizer, string folder) : IDisposable
 {
-    public Gpt Model { get; } = model;
+    public Transformer Model { get; } = model;
     public ITextTokenizer? Tokenizer { get; } = tokenizer;
     public string Folder { get; } = folder;
 
@@ -44,7 +44,7 @@ public static class ModelCheckpoint
     private static bool IsBuffer(string name) =>
         name.EndsWith(".attn.bias", StringComparison.Ordinal) || name.EndsWith(".attn.masked_bias", StringComparison.Ordinal);
 
-    public static void Save(string folder, Gpt model, ITextTokenizer? tokenizer, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void Save(string folder, Transformer model, ITextTokenizer? tokenizer, IReadOnlyDictionary<string, string>? metadata = null)
     {
         Directory.CreateDirectory(folder);
         var tensors = ExportTensors(model.Layout, model.Backend.ToArray(model.Parameters.View));
@@ -53,7 +53,7 @@ public static class ModelCheckpoint
         tokenizer?.Save(folder);
     }
 
-    public static string ConfigJson(GptConfig c, ITextTokenizer? tokenizer)
+    public static string ConfigJson(ModelConfig c, ITextTokenizer? tokenizer)
     {
         var config = new JsonObject
         {
@@ -86,7 +86,7 @@ public static class ModelCheckpoint
         var tokenizer = LoadTokenizer(folder);
         if (tokenizer is not null && tokenizer.VocabularySize > config.VocabSize)
             throw new InvalidDataException($"{folder}: the tokenizer has {tokenizer.VocabularySize} tokens but the model's vocab_size is {config.VocabSize}");
-        var model = new Gpt(backend, config);
+        var model = new Transformer(backend, config);
         try
         {
             using var reader = SafeTensorsReader.Open(Path.Combine(folder, ModelFile));
@@ -110,7 +110,7 @@ public static class ModelCheckpoint
     }
 
     /// <summary>Reads GPT-2's config.json keys and rejects settings this model does not implement.</summary>
-    public static GptConfig ReadConfig(string path)
+    public static ModelConfig ReadConfig(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"model config not found: {path}", path);
         JsonNode? node;
@@ -134,7 +134,7 @@ public static class ModelCheckpoint
             throw new InvalidDataException($"{path}: layer_norm_epsilon {eps} is not supported (the kernels use 1e-5)");
         if (json["tie_word_embeddings"] is JsonValue tieNode && tieNode.TryGetValue(out bool tied) && !tied)
             throw new InvalidDataException($"{path}: untied word embeddings are not supported (the LM head is wte)");
-        var config = new GptConfig(Int("n_layer"), Int("n_embd"), Int("n_head"), Int("vocab_size"), Int("n_positions", "n_ctx"));
+        var config = new ModelConfig(Int("n_layer"), Int("n_embd"), Int("n_head"), Int("vocab_size"), Int("n_positions", "n_ctx"));
         if (json["n_inner"] is JsonValue innerNode && innerNode.TryGetValue(out int inner) && inner != 4 * config.Channels)
             throw new InvalidDataException($"{path}: n_inner {inner} is not supported (the MLP is 4·n_embd = {4 * config.Channels})");
         try { config.Validate(); }

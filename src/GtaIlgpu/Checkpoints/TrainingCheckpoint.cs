@@ -52,7 +52,7 @@ public static class TrainingCheckpoint
     /// Writes a checkpoint and makes it the latest; returns its folder. <paramref name="wrapWrite"/>
     /// lets tests interpose on each file's stream (to simulate a write killed midway).
     /// </summary>
-    public static string Save(string runDir, Gpt model, AdamWOptimizer optimizer, ITextTokenizer? tokenizer, TrainingState state,
+    public static string Save(string runDir, Transformer model, AdamWOptimizer optimizer, ITextTokenizer? tokenizer, TrainingState state,
         string metrics, IReadOnlyList<CheckpointFile>? extraFiles = null, Func<string, Stream, Stream>? wrapWrite = null)
     {
         string parent = Path.Combine(runDir, FolderName);
@@ -149,7 +149,7 @@ public static class TrainingCheckpoint
     }
 
     /// <summary>Loads a checkpoint's weights and AdamW moments and step count into an existing model and optimizer.</summary>
-    public static TrainingState Restore(string checkpoint, Gpt model, AdamWOptimizer optimizer)
+    public static TrainingState Restore(string checkpoint, Transformer model, AdamWOptimizer optimizer)
     {
         var state = ReadState(checkpoint);
         var config = ModelCheckpoint.ReadConfig(Path.Combine(checkpoint, ModelCheckpoint.ConfigFile));

@@ -17,7 +17,7 @@ public static class BaseCheckpoint
 {
     public const string InfoFile = "gta_base.json";
 
-    public static void Save(string folder, Gpt model, PromptFormat format, JsonObject? extra = null)
+    public static void Save(string folder, Transformer model, PromptFormat format, JsonObject? extra = null)
     {
         ModelCheckpoint.Save(folder, model, format.Tokenizer,
             new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "gta base" });
@@ -34,7 +34,7 @@ public static class BaseCheckpoint
     public static bool IsBase(string folder) => File.Exists(Path.Combine(folder, InfoFile));
 
     /// <summary>Loads a saved base and checks that its label set is the dataset's (any order).</summary>
-    public static (Gpt Model, PromptFormat Format) Load(string folder, IBackend backend, IReadOnlyList<string> datasetLabels)
+    public static (Transformer Model, PromptFormat Format) Load(string folder, IBackend backend, IReadOnlyList<string> datasetLabels)
     {
         string infoPath = Path.Combine(folder, InfoFile);
         if (!File.Exists(infoPath)) throw new FileNotFoundException($"{folder} is not a base folder of gta base (no {InfoFile})", infoPath);

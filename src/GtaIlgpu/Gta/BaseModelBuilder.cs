@@ -35,7 +35,7 @@ public static class BaseModelBuilder
 {
     public const string TaskNameDefault = "text classification";
 
-    public static (Gpt Model, PromptFormat Format) Build(IBackend backend, DatasetSplits data, BaseSettings settings,
+    public static (Transformer Model, PromptFormat Format) Build(IBackend backend, DatasetSplits data, BaseSettings settings,
         Action<string, int, int>? progress = null, string? taskName = null)
     {
         var labels = data.Labels;
@@ -44,8 +44,8 @@ public static class BaseModelBuilder
         var vocabulary = PromptFormat.BuildVocabulary(data.Train.Select(e => e.Text), labels, task);
         var format = new PromptFormat(vocabulary, task, labels);
         settings = settings with { MaxSequence = Window(settings.MaxSequence, format, settings.MaxCompletionTokens) };
-        var config = new GptConfig(settings.Layers, settings.Channels, settings.Heads, vocabulary.Size, settings.MaxSequence);
-        var model = new Gpt(backend, config);
+        var config = new ModelConfig(settings.Layers, settings.Channels, settings.Heads, vocabulary.Size, settings.MaxSequence);
+        var model = new Transformer(backend, config);
         try
         {
             model.InitializeWeights(settings.Seed);
@@ -78,7 +78,7 @@ public static class BaseModelBuilder
         return needed < requested ? requested : (needed + MinTextTokens + 15) / 16 * 16;
     }
 
-    private static void Pretrain(Gpt model, CompactVocabulary vocabulary, DatasetSplits data, BaseSettings settings, Action<string, int, int>? progress)
+    private static void Pretrain(Transformer model, CompactVocabulary vocabulary, DatasetSplits data, BaseSettings settings, Action<string, int, int>? progress)
     {
         if (settings.PretrainSteps <= 0) return;
         var stream = TextCorpus.Tokenize(data.Train.Select(e => e.Text), vocabulary);
@@ -95,7 +95,7 @@ public static class BaseModelBuilder
         }
     }
 
-    internal static void Prime(Gpt model, PromptFormat format, DatasetSplits data, BaseSettings settings, Action<string, int, int>? progress)
+    internal static void Prime(Transformer model, PromptFormat format, DatasetSplits data, BaseSettings settings, Action<string, int, int>? progress)
     {
         if (settings.PrimeSteps <= 0) return;
         var rng = new Rng(settings.Seed + 1);

@@ -10,7 +10,7 @@ namespace GtaIlgpu.Gta;
 /// </summary>
 public sealed class BatchWorkspace : IDisposable
 {
-    public BatchWorkspace(IBackend backend, GptConfig config, int rows, int sequence)
+    public BatchWorkspace(IBackend backend, ModelConfig config, int rows, int sequence)
     {
         Rows = rows;
         Sequence = sequence;
@@ -92,7 +92,7 @@ public sealed class BatchWorkspace : IDisposable
 }
 
 /// <summary>Workspaces by shape; sequence lengths are rounded up to multiples of 16 so few shapes exist.</summary>
-public sealed class WorkspacePool(IBackend backend, GptConfig config) : IDisposable
+public sealed class WorkspacePool(IBackend backend, ModelConfig config) : IDisposable
 {
     private readonly Dictionary<(int, int), BatchWorkspace> _pool = [];
 

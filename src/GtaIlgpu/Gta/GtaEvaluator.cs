@@ -12,7 +12,7 @@ public sealed record EvaluatedExample(string Gold, ParsedCompletion Completion);
 /// <summary>Greedy decoding of a split in the method's template, batched through the KV-cache generator.</summary>
 public static class GtaEvaluator
 {
-    public static List<EvaluatedExample> Run(Gpt model, PromptFormat format, IReadOnlyList<LabeledExample> examples,
+    public static List<EvaluatedExample> Run(Transformer model, PromptFormat format, IReadOnlyList<LabeledExample> examples,
         CompletionTemplate template, int maxCompletionTokens, int batch = 64, Action<int>? progress = null)
     {
         var results = new List<EvaluatedExample>(examples.Count);

@@ -16,8 +16,8 @@ namespace GtaIlgpu.Gta;
 /// </summary>
 public sealed class GtaTrainer : IDisposable
 {
-    private readonly Gpt _policy;
-    private readonly Gpt? _reference;
+    private readonly Transformer _policy;
+    private readonly Transformer? _reference;
     private readonly PromptFormat _format;
     private readonly IReadOnlyList<LabeledExample> _train;
     private readonly AdamWOptimizer _optimizer;
@@ -37,7 +37,7 @@ public sealed class GtaTrainer : IDisposable
     private readonly int[][] _sftTargetRows;
     private int _cursor;
 
-    public GtaTrainer(Gpt policy, PromptFormat format, IReadOnlyList<LabeledExample> train, GtaSettings settings)
+    public GtaTrainer(Transformer policy, PromptFormat format, IReadOnlyList<LabeledExample> train, GtaSettings settings)
     {
         settings.Validate();
         if (train.Count == 0) throw new ArgumentException("no training examples");
@@ -63,7 +63,7 @@ public sealed class GtaTrainer : IDisposable
             if (settings.Beta != 0)
             {
                 // The frozen reference is the policy as the stage starts (the shared base).
-                _reference = new Gpt(backend, policy.Config);
+                _reference = new Transformer(backend, policy.Config);
                 backend.Ops.Copy(_reference.Parameters.View, policy.Parameters.View);
             }
             if (settings.Method == TrainingMethod.Gta) _rlGradient = backend.Allocate<float>(policy.Layout.TotalLength);
@@ -72,11 +72,11 @@ public sealed class GtaTrainer : IDisposable
 
     public GtaSettings Settings { get; }
     public int StepsDone { get; private set; }
-    public Gpt Policy => _policy;
+    public Transformer Policy => _policy;
     public AdamWOptimizer Optimizer => _optimizer;
 
     /// <summary>The frozen KL reference (the policy as the stage started); null when β = 0 or for the SFT baseline.</summary>
-    public Gpt? Reference => _reference;
+    public Transformer? Reference => _reference;
 
     /// <summary>
     /// Where the loop stands besides the weights, AdamW's moments and the reference: the generator that

@@ -24,14 +24,14 @@ public static class PretrainedBase
     /// A copy of the model whose vocabulary also holds the tags (and end-of-text), with the tokenizer that
     /// numbers them; the input model is left as it was.
     /// </summary>
-    public static (Gpt Model, Gpt2BpeTokenizer Tokenizer) AddTags(Gpt model, Gpt2BpeTokenizer tokenizer)
+    public static (Transformer Model, Gpt2BpeTokenizer Tokenizer) AddTags(Transformer model, Gpt2BpeTokenizer tokenizer)
     {
         var extended = tokenizer.WithAddedTokens([.. PromptFormat.Tags, Gpt2BpeTokenizer.EndOfText], model.Config.VocabSize);
         int newRows = Math.Max(0, extended.VocabularySize - model.Config.VocabSize);
         return (VocabularyGrowth.Grow(model, newRows), extended);
     }
 
-    public static (Gpt Model, PromptFormat Format) Build(string folder, IBackend backend, DatasetSplits data, BaseSettings settings,
+    public static (Transformer Model, PromptFormat Format) Build(string folder, IBackend backend, DatasetSplits data, BaseSettings settings,
         string taskName, Action<string, int, int>? progress = null)
     {
         var labels = data.Labels;

@@ -18,7 +18,7 @@ public sealed class Activations : IDisposable
     private readonly DeviceBuffer<float> _values;
     private readonly DeviceBuffer<float>? _gradients;
 
-    public Activations(IBackend backend, GptConfig config, int batch, int sequence, bool withGradients)
+    public Activations(IBackend backend, ModelConfig config, int batch, int sequence, bool withGradients)
     {
         if (batch <= 0 || sequence <= 0) throw new ArgumentException($"activation shape must be positive, got B={batch}, T={sequence}");
         if (sequence > config.MaxSequence)
@@ -76,7 +76,7 @@ public sealed class Activations : IDisposable
     /// <summary>Back to logits at every position.</summary>
     public void UseAllHeadRows() => HeadRowCount = -1;
 
-    public GptConfig Config { get; }
+    public ModelConfig Config { get; }
     public int Batch { get; }
     public int Sequence { get; }
     public int TokenCount { get; }
@@ -108,7 +108,7 @@ public sealed class Activations : IDisposable
     /// gradient: layernorm statistics, the logits (their gradient overwrites them in place) and the
     /// per-layer attention probabilities, keeping only one (B,NH,T,T) block as scratch.
     /// </summary>
-    private static long Layout(DeviceBuffer<float>? buffer, GptConfig config, int B, int T, bool gradients,
+    private static long Layout(DeviceBuffer<float>? buffer, ModelConfig config, int B, int T, bool gradients,
         out (BufferView<float>, BufferView<float>, BufferView<float>, BufferView<float>, BufferView<float>, BufferView<float>) top,
         out Layer[] layers)
     {

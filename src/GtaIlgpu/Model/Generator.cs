@@ -8,14 +8,14 @@ public sealed record SamplingSettings(float Temperature = 1f, int TopK = 0, floa
 
 /// <summary>
 /// Batched incremental generation: one prefill forward over the prompts (right-padded) fills the KV
-/// cache, then each step feeds one token per sequence through <see cref="Gpt.DecodeStep"/> and draws
+/// cache, then each step feeds one token per sequence through <see cref="Transformer.DecodeStep"/> and draws
 /// the next with the sampling op. The sampled tokens stay on the device as the next step's input; the
 /// uniforms come from a seeded <see cref="Rng"/>, so a seed reproduces the completions.
 /// Buffers are sized once for (batch, maxSequence).
 /// </summary>
 public sealed class Generator : IDisposable
 {
-    private readonly Gpt _model;
+    private readonly Transformer _model;
     private readonly KvCache _cache;
     private readonly Activations _step;
     private readonly DeviceBuffer<int> _tokens;
@@ -25,7 +25,7 @@ public sealed class Generator : IDisposable
     private readonly int[] _hostPositions;
     private readonly float[] _hostUniforms;
 
-    public Generator(Gpt model, int batch, int maxSequence)
+    public Generator(Transformer model, int batch, int maxSequence)
     {
         _model = model;
         Batch = batch;

@@ -18,7 +18,7 @@ public sealed class ParameterLayout
 
     private readonly Dictionary<string, ParameterTensor> _byName;
 
-    public ParameterLayout(GptConfig config)
+    public ParameterLayout(ModelConfig config)
     {
         config.Validate();
         Config = config;
@@ -73,7 +73,7 @@ public sealed class ParameterLayout
         _byName = tensors.ToDictionary(t => t.Name);
     }
 
-    public GptConfig Config { get; }
+    public ModelConfig Config { get; }
     public IReadOnlyList<ParameterTensor> Tensors { get; }
 
     /// <summary>Length of the leading region whose tensors take weight decay.</summary>

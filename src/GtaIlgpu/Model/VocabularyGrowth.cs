@@ -12,11 +12,11 @@ namespace GtaIlgpu.Model;
 public static class VocabularyGrowth
 {
     /// <summary>A new model with <paramref name="newRows"/> more token rows (0: a plain copy); the input model is left as it was.</summary>
-    public static Gpt Grow(Gpt model, int newRows)
+    public static Transformer Grow(Transformer model, int newRows)
     {
         if (newRows < 0) throw new ArgumentOutOfRangeException(nameof(newRows), $"a vocabulary cannot shrink, asked for {newRows} rows");
         var oldLayout = model.Layout;
-        var grown = new Gpt(model.Backend, model.Config with { VocabSize = model.Config.VocabSize + newRows });
+        var grown = new Transformer(model.Backend, model.Config with { VocabSize = model.Config.VocabSize + newRows });
         try
         {
             var source = model.Backend.ToArray(model.Parameters.View);

@@ -15,10 +15,10 @@ public sealed class NonFiniteException(string message) : Exception(message);
 /// </summary>
 public sealed class AdamWOptimizer : IDisposable
 {
-    private readonly Gpt _model;
+    private readonly Transformer _model;
     private readonly IOps _ops;
 
-    public AdamWOptimizer(Gpt model, AdamWSettings settings)
+    public AdamWOptimizer(Transformer model, AdamWSettings settings)
     {
         _model = model;
         _ops = model.Backend.Ops;

@@ -29,7 +29,7 @@ public readonly record struct StepReport(int Step, float Loss, float GradNorm, f
 /// </summary>
 public sealed class LanguageModelTrainer : IDisposable
 {
-    private readonly Gpt _model;
+    private readonly Transformer _model;
     private readonly int[] _stream;
     private readonly Activations _acts;
     private readonly TokenLoss _loss;
@@ -40,7 +40,7 @@ public sealed class LanguageModelTrainer : IDisposable
     private Rng _rng;
     private readonly LearningRateSchedule _schedule;
 
-    public LanguageModelTrainer(Gpt model, int[] tokenStream, PretrainSettings settings)
+    public LanguageModelTrainer(Transformer model, int[] tokenStream, PretrainSettings settings)
     {
         Settings = settings;
         int B = settings.Batch, T = settings.Sequence;

@@ -21,9 +21,9 @@ public sealed class ModelCheckpointTests : IDisposable
     }
 
     /// <summary>A model with GPT-2 init plus noise everywhere, so biases and layernorm weights are not constants.</summary>
-    internal static Gpt RandomModel(IBackend backend, GptConfig config, ulong seed)
+    internal static Transformer RandomModel(IBackend backend, ModelConfig config, ulong seed)
     {
-        var model = new Gpt(backend, config);
+        var model = new Transformer(backend, config);
         var values = model.Layout.Initialize(seed);
         var rng = new Rng(seed + 1);
         foreach (var t in model.Layout.Tensors)
@@ -32,7 +32,7 @@ public sealed class ModelCheckpointTests : IDisposable
         return model;
     }
 
-    private float[] Logits(Gpt model, int[] tokens)
+    private float[] Logits(Transformer model, int[] tokens)
     {
         using var acts = new Activations(model.Backend, model.Config, 1, tokens.Length, withGradients: false);
         using var input = model.Backend.AllocateFrom<int>(tokens);
@@ -44,7 +44,7 @@ public sealed class ModelCheckpointTests : IDisposable
     public void Our_folder_round_trips_bit_exactly_with_identical_logits_and_the_compact_vocabulary()
     {
         var vocabulary = CompactVocabulary.Build(["the cat sat on the mat", "a dog ran in the park"]);
-        var config = new GptConfig(2, 16, 2, vocabulary.Size, 12);
+        var config = new ModelConfig(2, 16, 2, vocabulary.Size, 12);
         using var model = RandomModel(_backend, config, 5);
         ModelCheckpoint.Save(_folder, model, vocabulary);
         using var loaded = ModelCheckpoint.Load(_folder, _backend);

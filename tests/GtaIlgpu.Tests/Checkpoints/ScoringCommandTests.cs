@@ -19,7 +19,7 @@ public sealed class ScoringCommandTests : IDisposable
     public ScoringCommandTests()
     {
         _model = Path.Combine(_folder, "model");
-        using var model = ModelCheckpointTests.RandomModel(_backend, new GptConfig(2, 16, 2, _vocabulary.Size, 12), 9);
+        using var model = ModelCheckpointTests.RandomModel(_backend, new ModelConfig(2, 16, 2, _vocabulary.Size, 12), 9);
         ModelCheckpoint.Save(_model, model, _vocabulary);
     }
 

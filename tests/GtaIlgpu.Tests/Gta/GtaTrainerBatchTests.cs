@@ -13,7 +13,7 @@ namespace GtaIlgpu.Tests.Gta;
 /// </summary>
 public class GtaTrainerBatchTests
 {
-    private static (DatasetSplits Data, CpuBackend Backend, Gpt Model, PromptFormat Format) TinyBase(int window = 64, int primeSteps = 20)
+    private static (DatasetSplits Data, CpuBackend Backend, Transformer Model, PromptFormat Format) TinyBase(int window = 64, int primeSteps = 20)
     {
         var data = GtaEndToEndTests.SyntheticSentiment(40, 4, 11);
         var backend = new CpuBackend();
@@ -135,7 +135,7 @@ public class GtaTrainerBatchTests
     }
 
     /// <summary>log softmax(logits/τ) at each counted position, in double, from the model's own logits: independent of the fused op.</summary>
-    private static double[] LogProbsAt(Gpt model, BatchWorkspace like, float temperature)
+    private static double[] LogProbsAt(Transformer model, BatchWorkspace like, float temperature)
     {
         using var w = new BatchWorkspace(model.Backend, model.Config, like.Rows, like.Sequence);
         like.HostInputs.CopyTo(w.HostInputs, 0);
@@ -156,9 +156,9 @@ public class GtaTrainerBatchTests
         return result;
     }
 
-    private static Gpt Snapshot(Gpt model)
+    private static Transformer Snapshot(Transformer model)
     {
-        var copy = new Gpt(model.Backend, model.Config);
+        var copy = new Transformer(model.Backend, model.Config);
         model.Backend.Ops.Copy(copy.Parameters.View, model.Parameters.View);
         return copy;
     }
@@ -175,7 +175,7 @@ public class GtaTrainerBatchTests
             var settings = Small with { Mu = 3, PromptsPerStep = 4, Generations = 8, MaxCompletionTokens = 20, Temperature = tau, Beta = beta, ClipEpsilonLow = low, ClipEpsilonHigh = high, LearningRate = 3e-3f };
             using var reference = Snapshot(model); // the frozen KL reference is the policy as the stage starts
             using var trainer = new GtaTrainer(model, format, data.Train, settings);
-            Gpt? beforeStep = null;
+            Transformer? beforeStep = null;
             var losses = new List<double>();
             var kls = new List<double>();
             int checkedUpdates = 0;

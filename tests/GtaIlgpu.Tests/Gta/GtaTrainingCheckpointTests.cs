@@ -38,11 +38,11 @@ public sealed class GtaTrainingCheckpointTests : IDisposable
         var data = GtaEndToEndTests.SyntheticSentiment(6, 4, 5); // 4 examples per step: the order is reshuffled within step 2
         var vocabulary = PromptFormat.BuildVocabulary(data.Train.Select(e => e.Text), data.Labels, "sentiment");
         var format = new PromptFormat(vocabulary, "sentiment", data.Labels);
-        var config = new GptConfig(1, 16, 2, vocabulary.Size, 80);
+        var config = new ModelConfig(1, 16, 2, vocabulary.Size, 80);
         var run = new JsonObject { ["test"] = true };
         string validation = string.Concat(Enumerable.Repeat("{\"step\":0,\"accuracy\":0.5}\n", 40)); // longer than the dying stream's budget
 
-        using var model = new Gpt(_backend, config);
+        using var model = new Transformer(_backend, config);
         model.InitializeWeights(1);
         using var trainer = new GtaTrainer(model, format, data.Train, Settings);
         trainer.Step();
@@ -58,7 +58,7 @@ public sealed class GtaTrainingCheckpointTests : IDisposable
         Assert.Equal(before, DyingStream.Hashes(_run));
 
         // Another model with other weights: everything the next step depends on must come from the checkpoint.
-        using var other = new Gpt(_backend, config);
+        using var other = new Transformer(_backend, config);
         other.InitializeWeights(99);
         using var restored = new GtaTrainer(other, format, data.Train, Settings);
         var state = GtaTrainingCheckpoint.Restore(previous, restored);

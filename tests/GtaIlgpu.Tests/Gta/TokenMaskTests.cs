@@ -13,13 +13,13 @@ namespace GtaIlgpu.Tests.Gta;
 /// </summary>
 public class TokenMaskTests
 {
-    private static (PromptFormat Format, Gpt Model, CpuBackend Backend) Setup()
+    private static (PromptFormat Format, Transformer Model, CpuBackend Backend) Setup()
     {
         var data = GtaEndToEndTests.SyntheticSentiment(20, 4, 1);
         var vocabulary = PromptFormat.BuildVocabulary(data.Train.Select(e => e.Text), data.Labels, "sentiment");
         var format = new PromptFormat(vocabulary, "sentiment", data.Labels);
         var backend = new CpuBackend();
-        var model = new Gpt(backend, new GptConfig(1, 16, 2, vocabulary.Size, 80));
+        var model = new Transformer(backend, new ModelConfig(1, 16, 2, vocabulary.Size, 80));
         model.InitializeWeights(3);
         return (format, model, backend);
     }

@@ -14,14 +14,14 @@ namespace GtaIlgpu.Tests.Model;
 [Collection(IlgpuCollection.Name)]
 public class BackendModelParityTests(IlgpuFixture ilgpu)
 {
-    private static readonly GptConfig Config = new(Layers: 2, Channels: 8, Heads: 2, VocabSize: 13, MaxSequence: 8);
+    private static readonly ModelConfig Config = new(Layers: 2, Channels: 8, Heads: 2, VocabSize: 13, MaxSequence: 8);
 
     private sealed record StepResult(float[] Logits, float Loss, float[] Gradients, float[] Parameters);
 
     private static StepResult RunStep(IBackend backend)
     {
         const int B = 2, T = 6;
-        using var model = new Gpt(backend, Config);
+        using var model = new Transformer(backend, Config);
         model.InitializeWeights(17);
         var p = backend.ToArray(model.Parameters.View);
         var rng = new Common.Rng(2);

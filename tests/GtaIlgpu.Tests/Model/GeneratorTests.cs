@@ -7,10 +7,10 @@ namespace GtaIlgpu.Tests.Model;
 
 public class GeneratorTests
 {
-    private static readonly GptConfig Config = new(Layers: 2, Channels: 8, Heads: 2, VocabSize: 13, MaxSequence: 12);
+    private static readonly ModelConfig Config = new(Layers: 2, Channels: 8, Heads: 2, VocabSize: 13, MaxSequence: 12);
 
     /// <summary>Greedy decoding by re-running the full forward pass on the growing sequence.</summary>
-    private static int[] GreedyByFullForward(Gpt model, int[] prompt, int count)
+    private static int[] GreedyByFullForward(Transformer model, int[] prompt, int count)
     {
         var sequence = prompt.ToList();
         for (int i = 0; i < count; i++)
@@ -30,7 +30,7 @@ public class GeneratorTests
     public void Greedy_generation_with_the_kv_cache_matches_full_forward_decoding_for_prompts_of_different_lengths()
     {
         using var backend = new ReferenceBackend();
-        using var model = new Gpt(backend, Config);
+        using var model = new Transformer(backend, Config);
         model.InitializeWeights(4);
         var p = backend.ToArray(model.Parameters.View);
         var rng = new Rng(9);
@@ -48,7 +48,7 @@ public class GeneratorTests
     public void Sampling_is_reproducible_from_the_seed_and_stops_at_the_stop_token()
     {
         using var backend = new ReferenceBackend();
-        using var model = new Gpt(backend, Config);
+        using var model = new Transformer(backend, Config);
         model.InitializeWeights(4);
         int[][] prompts = [[1, 2], [3, 4, 5]];
         using var generator = new Generator(model, 2, Config.MaxSequence);

@@ -15,7 +15,7 @@ namespace GtaIlgpu.Tests.Model;
 public class HeadRowsTests(IlgpuFixture ilgpu)
 {
     // C and V straddle the CPU microkernel's 16-wide vectors; B·T = 26 rows, 9 of them with a target.
-    private static readonly GptConfig Config = new(Layers: 2, Channels: 16, Heads: 2, VocabSize: 37, MaxSequence: 16);
+    private static readonly ModelConfig Config = new(Layers: 2, Channels: 16, Heads: 2, VocabSize: 37, MaxSequence: 16);
     private const int B = 2, T = 13;
 
     private sealed record Pass(float[] Logits, float Loss, float[] LogProbs, float[] Gradients);
@@ -31,7 +31,7 @@ public class HeadRowsTests(IlgpuFixture ilgpu)
 
     private static Pass Run(IBackend backend, bool restrict)
     {
-        using var model = new Gpt(backend, Config);
+        using var model = new Transformer(backend, Config);
         model.InitializeWeights(23);
         using var acts = new Activations(backend, Config, B, T, withGradients: true);
         using var loss = new TokenLoss(backend, B * T);
@@ -84,7 +84,7 @@ public class HeadRowsTests(IlgpuFixture ilgpu)
     public void An_empty_list_computes_no_logits_and_bad_lists_are_refused()
     {
         using var backend = new CpuBackend();
-        using var model = new Gpt(backend, Config);
+        using var model = new Transformer(backend, Config);
         model.InitializeWeights(1);
         using var acts = new Activations(backend, Config, B, T, withGradients: false);
         using var inputs = backend.AllocateFrom<int>(ModelTests.RandomTokens(B * T, Config.VocabSize, 3));

@@ -9,7 +9,7 @@ namespace GtaIlgpu.Tests.Model;
 /// <summary>Whole-model checks on the scalar reference: gradient, decode path, layout.</summary>
 public class ModelTests
 {
-    internal static readonly GptConfig TinyConfig = new(Layers: 2, Channels: 8, Heads: 2, VocabSize: 11, MaxSequence: 8);
+    internal static readonly ModelConfig TinyConfig = new(Layers: 2, Channels: 8, Heads: 2, VocabSize: 11, MaxSequence: 8);
 
     internal static int[] RandomTokens(int count, int vocab, ulong seed)
     {
@@ -20,7 +20,7 @@ public class ModelTests
     }
 
     /// <summary>Mean next-token loss of the model on (inputs, targets); optionally leaves gradients in model.Gradients.</summary>
-    internal static float Loss(Gpt model, Activations acts, TokenLoss loss, DeviceBuffer<int> inputs, bool backward)
+    internal static float Loss(Transformer model, Activations acts, TokenLoss loss, DeviceBuffer<int> inputs, bool backward)
     {
         model.Forward(acts, inputs.View);
         float value = loss.Compute(acts, withGradient: backward);
@@ -36,7 +36,7 @@ public class ModelTests
     public void Whole_model_gradient_matches_finite_differences()
     {
         using var backend = new ReferenceBackend();
-        using var model = new Gpt(backend, TinyConfig);
+        using var model = new Transformer(backend, TinyConfig);
         model.InitializeWeights(7);
         // Larger weights than GPT-2's 0.02 so every path contributes measurably to the loss.
         var p = backend.ToArray(model.Parameters.View);
@@ -83,7 +83,7 @@ public class ModelTests
     public void Decode_steps_over_the_kv_cache_reproduce_the_full_forward_logits()
     {
         using var backend = new ReferenceBackend();
-        using var model = new Gpt(backend, TinyConfig);
+        using var model = new Transformer(backend, TinyConfig);
         model.InitializeWeights(5);
         const int B = 2, T = 6, prefill = 3;
         int V = TinyConfig.VocabSize;
@@ -121,7 +121,7 @@ public class ModelTests
     [Fact]
     public void Layout_is_aligned_and_puts_decayed_tensors_first()
     {
-        var layout = new ParameterLayout(new GptConfig(3, 24, 4, 50, 16));
+        var layout = new ParameterLayout(new ModelConfig(3, 24, 4, 50, 16));
         long previousEnd = 0;
         foreach (var t in layout.Tensors)
         {

@@ -8,11 +8,11 @@ namespace GtaIlgpu.Tests.Model;
 /// <summary>Training behaviour on the CPU backend: overfitting, determinism, NaN detection.</summary>
 public class TrainingTests
 {
-    private static readonly GptConfig Config = new(Layers: 2, Channels: 32, Heads: 4, VocabSize: 29, MaxSequence: 16);
+    private static readonly ModelConfig Config = new(Layers: 2, Channels: 32, Heads: 4, VocabSize: 29, MaxSequence: 16);
 
     private static float[] Losses(IBackend backend, int[] stream, PretrainSettings settings)
     {
-        using var model = new Gpt(backend, Config);
+        using var model = new Transformer(backend, Config);
         model.InitializeWeights(settings.Seed);
         using var trainer = new LanguageModelTrainer(model, stream, settings);
         var losses = new float[settings.Steps];
@@ -63,7 +63,7 @@ public class TrainingTests
         var stream = ModelTests.RandomTokens(100, Config.VocabSize, 2);
         var settings = new PretrainSettings { Batch = 1, Sequence = 8, Steps = 3, Seed = 1 };
         using var backend = new CpuBackend();
-        using var model = new Gpt(backend, Config);
+        using var model = new Transformer(backend, Config);
         model.InitializeWeights(1);
         var p = backend.ToArray(model.Parameters.View);
         p[model.Layout["ln_f.weight"].Offset] = float.NaN;

@@ -1,7 +1,7 @@
 namespace GtaIlgpu.Model;
 
 /// <summary>Shape of a GPT-2-style model (names follow GPT-2's config.json).</summary>
-public sealed record GptConfig(int Layers, int Channels, int Heads, int VocabSize, int MaxSequence)
+public sealed record ModelConfig(int Layers, int Channels, int Heads, int VocabSize, int MaxSequence)
 {
     public int HeadSize => Channels / Heads;
 
@@ -18,5 +18,5 @@ public sealed record GptConfig(int Layers, int Channels, int Heads, int VocabSiz
     /// <summary>Parameters that a forward token touches in matmuls, for FLOP estimates (6·N per trained token).</summary>
     public long MatmulParameters => (long)Layers * 12 * Channels * Channels + (long)VocabSize * Channels;
 
-    public static GptConfig Tiny(int vocab, int maxSequence = 128) => new(4, 256, 4, vocab, maxSequence);
+    public static ModelConfig Tiny(int vocab, int maxSequence = 128) => new(4, 256, 4, vocab, maxSequence);
 }

@@ -9,7 +9,7 @@ namespace GtaIlgpu.Model;
 /// (see <see cref="ParameterLayout"/>). The model knows nothing of training: it runs forward, backward
 /// (given dlogits) and single-token decode steps over a KV cache, all through <see cref="IOps"/>.
 /// </summary>
-public sealed class Gpt : IDisposable
+public sealed class Transformer : IDisposable
 {
     /// <summary>Per-layer views into the flat parameter (or gradient) buffer.</summary>
     public sealed class LayerWeights
@@ -25,7 +25,7 @@ public sealed class Gpt : IDisposable
 
     private readonly IOps _ops;
 
-    public Gpt(IBackend backend, GptConfig config)
+    public Transformer(IBackend backend, ModelConfig config)
     {
         config.Validate();
         Backend = backend;
@@ -39,7 +39,7 @@ public sealed class Gpt : IDisposable
     }
 
     public IBackend Backend { get; }
-    public GptConfig Config { get; }
+    public ModelConfig Config { get; }
     public ParameterLayout Layout { get; }
     public DeviceBuffer<float> Parameters { get; }
     public DeviceBuffer<float> Gradients { get; }
@@ -252,7 +252,7 @@ public sealed class KvCache : IDisposable
     private readonly DeviceBuffer<float> _buffer;
     private readonly long _layerLength;
 
-    public KvCache(IBackend backend, GptConfig config, int batch, int maxSequence)
+    public KvCache(IBackend backend, ModelConfig config, int batch, int maxSequence)
     {
         if (maxSequence > config.MaxSequence)
             throw new ArgumentException($"KV cache length {maxSequence} exceeds the model's maximum sequence {config.MaxSequence}");
