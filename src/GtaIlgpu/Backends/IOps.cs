@@ -36,13 +36,13 @@ public interface IOps
     void LinearCombination(BufferView<float> destination, float a, BufferView<float> x, float b, BufferView<float> y);
 
     // ---- encoder ------------------------------------------------------------------------------
-    /// <summary>output[b,t,:] = wte[tokens[b,t],:] + wpe[t,:]. output (B,T,C), tokens (B,T), wte (V,C), wpe (maxT,C).</summary>
+    /// <summary>output[b,t,:] = wte[tokens[b,t],:] + wpe[t,:]. output (B,T,C), tokens (B,T), wte (V,C), wpe (maxT,C); an empty wpe (rotary families) adds nothing.</summary>
     void EncoderForward(BufferView<float> output, BufferView<int> tokens, BufferView<float> wte, BufferView<float> wpe, int B, int T, int C);
 
-    /// <summary>dwte[tokens[b,t],:] += doutput[b,t,:]; dwpe[t,:] += doutput[b,t,:].</summary>
+    /// <summary>dwte[tokens[b,t],:] += doutput[b,t,:]; dwpe[t,:] += doutput[b,t,:] (skipped when dwpe is empty).</summary>
     void EncoderBackward(BufferView<float> dwte, BufferView<float> dwpe, BufferView<float> doutput, BufferView<int> tokens, int B, int T, int C);
 
-    /// <summary>Decode step: output[b,:] = wte[tokens[b],:] + wpe[positions[b],:]. output (B,C).</summary>
+    /// <summary>Decode step: output[b,:] = wte[tokens[b],:] + wpe[positions[b],:] (no wpe term when wpe is empty). output (B,C).</summary>
     void EncoderDecodeForward(BufferView<float> output, BufferView<int> tokens, BufferView<int> positions, BufferView<float> wte, BufferView<float> wpe, int B, int C);
 
     // ---- layernorm ------------------------------------------------------------------------------
@@ -96,6 +96,68 @@ public interface IOps
     /// cache rows 0..positions[b] (inclusive). output (B,C).
     /// </summary>
     void AttentionDecode(BufferView<float> output, BufferView<float> kvCache, BufferView<float> qkv, BufferView<int> positions, int B, int C, int NH, int maxT);
+
+    // ---- grouped-query attention (the Llama family; GPT-2 is the case NKV = NH, hs = C/NH) ----------
+    /// <summary>
+    /// Causal self-attention with NH query heads over NKV key/value heads (NH a multiple of NKV) of size hs.
+    /// qkv (B,T,(NH+2·NKV)·hs) holds [q (NH·hs) | k (NKV·hs) | v (NKV·hs)] per position; query head h reads
+    /// key/value head h / (NH/NKV), as Hugging Face's repeat_kv lays the groups out. att (B,NH,T,T) receives
+    /// the softmax probabilities (scale 1/√hs, zero above the diagonal); output (B,T,NH·hs).
+    /// </summary>
+    void AttentionForward(BufferView<float> output, BufferView<float> att, BufferView<float> qkv, int B, int T, int NH, int NKV, int hs);
+
+    /// <summary>Accumulates dqkv (B,T,(NH+2·NKV)·hs); a key/value head's gradient sums over its query heads. scratch (B,NH,T,T) is overwritten freely.</summary>
+    void AttentionBackward(BufferView<float> dqkv, BufferView<float> scratch, BufferView<float> doutput, BufferView<float> qkv, BufferView<float> att, int B, int T, int NH, int NKV, int hs);
+
+    /// <summary>Prefill: copies the k and v parts of qkv for positions t &lt; T into kvCache (B,maxT,2·NKV·hs), row (b,t) = [k | v].</summary>
+    void KvCacheStore(BufferView<float> kvCache, BufferView<float> qkv, int B, int T, int NH, int NKV, int hs, int maxT);
+
+    /// <summary>
+    /// Decode step, one new token per sequence: stores its k and v (qkv is (B,(NH+2·NKV)·hs)) at cache row
+    /// (b, positions[b]), then output[b,:] (B,NH·hs) = causal attention of its q over cache rows 0..positions[b].
+    /// </summary>
+    void AttentionDecode(BufferView<float> output, BufferView<float> kvCache, BufferView<float> qkv, BufferView<int> positions, int B, int NH, int NKV, int hs, int maxT);
+
+    // ---- RMSNorm (Llama, Qwen) --------------------------------------------------------------------
+    /// <summary>
+    /// output[n,:] = (input[n,:]·rstd[n])·weight with rstd[n] = 1/√(mean(input[n,:]²) + eps), in that
+    /// order, as Hugging Face's LlamaRMSNorm computes it in float32. rstd (N) is saved for backward. (N,C).
+    /// </summary>
+    void RmsNormForward(BufferView<float> output, BufferView<float> rstd, BufferView<float> input, BufferView<float> weight, int N, int C, float eps);
+
+    /// <summary>Accumulates dinput (N,C) and dweight (C).</summary>
+    void RmsNormBackward(BufferView<float> dinput, BufferView<float> dweight, BufferView<float> doutput, BufferView<float> input, BufferView<float> weight, BufferView<float> rstd, int N, int C);
+
+    /// <summary>
+    /// Qwen3's per-head RMSNorm of queries and keys (before the rotary): over qkv rows (N,(NH+2·NKV)·hs),
+    /// every q head (weight qWeight, hs) and every k head (weight kWeight, hs) is RMS-normalised over its hs
+    /// values into the same place of output; the v part is copied unchanged. rstd (N, NH+NKV), q heads first.
+    /// </summary>
+    void QkNormForward(BufferView<float> output, BufferView<float> rstd, BufferView<float> qkv, BufferView<float> qWeight, BufferView<float> kWeight, int N, int NH, int NKV, int hs, float eps);
+
+    /// <summary>Accumulates dqkv (the v part receives doutput's v part as it is), dqWeight and dkWeight (hs each).</summary>
+    void QkNormBackward(BufferView<float> dqkv, BufferView<float> dqWeight, BufferView<float> dkWeight, BufferView<float> doutput, BufferView<float> qkv,
+        BufferView<float> qWeight, BufferView<float> kWeight, BufferView<float> rstd, int N, int NH, int NKV, int hs);
+
+    // ---- rotary position embedding -------------------------------------------------------------------
+    /// <summary>
+    /// Rotates, IN PLACE, the q heads (NH) and k heads (NKV) at the start of each row of qkv (N,(NH+2·NKV)·hs)
+    /// with Hugging Face's rotate-half pairing: in each head, element i and element i + hs/2 (i &lt; hs/2)
+    /// turn by angle θ = (float)positions[n]·invFreq[i]: x'_i = x_i·cos θ − x_{i+hs/2}·sin θ,
+    /// x'_{i+hs/2} = x_{i+hs/2}·cos θ + x_i·sin θ. invFreq (hs/2) already holds rope_theta and any scaling;
+    /// positions (N) hold each row's absolute position (decode offsets included). The v part is untouched.
+    /// </summary>
+    void RotaryForward(BufferView<float> qkv, BufferView<int> positions, BufferView<float> invFreq, int N, int NH, int NKV, int hs);
+
+    /// <summary>The backward of a rotation is the rotation by −θ: turns the q and k parts of dqkv back IN PLACE (the one exception to accumulation: it is a change of variables, not a sum).</summary>
+    void RotaryBackward(BufferView<float> dqkv, BufferView<int> positions, BufferView<float> invFreq, int N, int NH, int NKV, int hs);
+
+    // ---- SwiGLU MLP -----------------------------------------------------------------------------------
+    /// <summary>output[n,i] = silu(gateUp[n,i])·gateUp[n,I+i] with silu(g) = g/(1 + e^−g); gateUp (N,2I) = [gate | up] (the fused gate_proj/up_proj matmul), output (N,I).</summary>
+    void SwiGluForward(BufferView<float> output, BufferView<float> gateUp, int N, int I);
+
+    /// <summary>Accumulates dgateUp (N,2I).</summary>
+    void SwiGluBackward(BufferView<float> dgateUp, BufferView<float> doutput, BufferView<float> gateUp, int N, int I);
 
     // ---- activations ------------------------------------------------------------------------------
     /// <summary>output = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), elementwise over n values.</summary>

@@ -14,7 +14,7 @@ public sealed class ReferenceBackend : HostBackendBase
     public override IOps Ops { get; } = new ReferenceOps();
 }
 
-public sealed class ReferenceOps : IOps
+public sealed partial class ReferenceOps : IOps
 {
     private const double LayerNormEps = 1e-5;
 
