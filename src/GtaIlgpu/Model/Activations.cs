@@ -11,7 +11,13 @@ public sealed class Activations : IDisposable
 {
     public sealed class Layer
     {
-        public BufferView<float> Ln1, Ln1Mean, Ln1Rstd, Qkv, AttnOut, Att, AttnProj, Residual2,
+        /// <summary>
+        /// Qkv is the QKV matmul's output; for Llama-family models the rotary turns its q and k in place, and
+        /// with Qwen3's q/k norm QkNormed holds the normalised (then rotated) copy that attention reads.
+        /// FcH is GPT-2's c_fc output or the fused [gate | up]; FcGelu is the activation (GELU or SwiGLU).
+        /// The Mean buffers exist for LayerNorm only.
+        /// </summary>
+        public BufferView<float> Ln1, Ln1Mean, Ln1Rstd, Qkv, QkNormed, QkRstd, AttnOut, Att, AttnProj, Residual2,
             Ln2, Ln2Mean, Ln2Rstd, FcH, FcGelu, FcProj, Residual3;
     }
 
@@ -46,7 +52,17 @@ public sealed class Activations : IDisposable
         TokenCount = batch * sequence;
         _backend = backend;
         _headRows = backend.Allocate<int>(TokenCount);
+        // Each row's position for the rotary: t of (b, t). A decode step passes its own positions instead.
+        _positions = backend.Allocate<int>(TokenCount);
+        var positions = new int[TokenCount];
+        for (int i = 0; i < positions.Length; i++) positions[i] = i % sequence;
+        backend.Upload(_positions.View, positions);
     }
+
+    private readonly DeviceBuffer<int> _positions;
+
+    /// <summary>(B·T) position of every row, t for row b·T + t.</summary>
+    public BufferView<int> Positions => _positions.View;
 
     private readonly IBackend _backend;
     private readonly DeviceBuffer<int> _headRows;
@@ -72,6 +88,10 @@ public sealed class Activations : IDisposable
         if (rows.Length > 0) _backend.Upload(_headRows.View.Slice(0, rows.Length), rows);
         HeadRowCount = rows.Length;
     }
+
+    /// <summary>Floats of the value pool plus (with gradients) the gradient pool for (B, T): what the memory plan counts.</summary>
+    public static long Floats(ModelConfig config, int batch, int sequence, bool withGradients) =>
+        Layout(null, config, batch, sequence, false, out _, out _) + (withGradients ? Layout(null, config, batch, sequence, true, out _, out _) : 0);
 
     /// <summary>Back to logits at every position.</summary>
     public void UseAllHeadRows() => HeadRowCount = -1;
@@ -123,20 +143,22 @@ public sealed class Activations : IDisposable
 
         int C = config.Channels, NH = config.Heads, V = config.VocabSize;
         long BT = (long)B * T;
+        bool layerNorm = config.IsGpt2;
         var encoded = Take(BT * C);
         layers = new Layer[config.Layers];
         for (int l = 0; l < config.Layers; l++)
         {
             layers[l] = new Layer
             {
-                Ln1 = Take(BT * C), Ln1Mean = Take(BT, !gradients), Ln1Rstd = Take(BT, !gradients), Qkv = Take(BT * 3 * C),
-                AttnOut = Take(BT * C), Att = Take((long)B * NH * T * T, !gradients || l == 0), AttnProj = Take(BT * C, !gradients), Residual2 = Take(BT * C),
-                Ln2 = Take(BT * C), Ln2Mean = Take(BT, !gradients), Ln2Rstd = Take(BT, !gradients), FcH = Take(BT * 4 * C),
-                FcGelu = Take(BT * 4 * C), FcProj = Take(BT * C, !gradients), Residual3 = Take(BT * C),
+                Ln1 = Take(BT * C), Ln1Mean = Take(BT, !gradients && layerNorm), Ln1Rstd = Take(BT, !gradients), Qkv = Take(BT * config.QkvWidth),
+                QkNormed = Take(BT * config.QkvWidth, config.QkNorm), QkRstd = Take(BT * (NH + config.KvHeadCount), config.QkNorm && !gradients),
+                AttnOut = Take(BT * config.AttentionWidth), Att = Take((long)B * NH * T * T, !gradients || l == 0), AttnProj = Take(BT * C, !gradients), Residual2 = Take(BT * C),
+                Ln2 = Take(BT * C), Ln2Mean = Take(BT, !gradients && layerNorm), Ln2Rstd = Take(BT, !gradients), FcH = Take(BT * config.MlpUpWidth),
+                FcGelu = Take(BT * config.MlpWidth), FcProj = Take(BT * C, !gradients), Residual3 = Take(BT * C),
             };
         }
         var lnf = Take(BT * C);
-        var lnfMean = Take(BT, !gradients);
+        var lnfMean = Take(BT, !gradients && layerNorm);
         var lnfRstd = Take(BT, !gradients);
         var logits = Take(BT * V, !gradients);
         var logprobs = Take(BT, !gradients);
@@ -149,5 +171,6 @@ public sealed class Activations : IDisposable
         _values.Dispose();
         _gradients?.Dispose();
         _headRows.Dispose();
+        _positions.Dispose();
     }
 }

@@ -1,77 +1,61 @@
 namespace GtaIlgpu.Model;
 
-/// <summary>One named tensor inside the flat parameter buffer.</summary>
-public sealed record ParameterTensor(string Name, int[] Shape, long Offset, bool Decay, float InitStd, float InitConstant)
+/// <summary>One named tensor inside the flat parameter buffer, with its family spec's role.</summary>
+public sealed record ParameterTensor(string Name, int[] Shape, long Offset, bool Decay, float InitStd, float InitConstant, TensorRole Role = TensorRole.TokenEmbedding, int Layer = -1, bool Trainable = true)
 {
     public long Length => Shape.Aggregate(1L, (a, b) => a * b);
 }
 
 /// <summary>
 /// Where every parameter lives in ONE flat buffer (the same offsets serve the gradient and both AdamW
-/// moments). Offsets are 256-byte aligned. Tensors that take weight decay (matmul weights and the
-/// embeddings) come first, the rest (biases, layernorm) after, so AdamW is two flat launches.
-/// Names follow the Hugging Face GPT-2 checkpoint; weights are stored (out, in) like nn.Linear.
+/// moments), laid out from the family's tensor list (<see cref="ModelFamilies"/>). Offsets are 256-byte
+/// aligned, except that tensors sharing a role in a layer (q/k/v, gate/up and their biases) are packed
+/// back to back so each group is one fused view. Tensors that take weight decay (matmul weights and the
+/// embeddings) come first, the rest (biases, norms) after, so AdamW is two flat launches.
+/// Names are the Hugging Face checkpoint's; weights are stored (out, in) like nn.Linear.
 /// </summary>
 public sealed class ParameterLayout
 {
     public const int AlignmentFloats = 64; // 256 bytes
 
     private readonly Dictionary<string, ParameterTensor> _byName;
+    private readonly Dictionary<(TensorRole, int), (long Offset, long Length)> _groups = [];
 
     public ParameterLayout(ModelConfig config)
     {
         config.Validate();
         Config = config;
-        int C = config.Channels, V = config.VocabSize, L = config.Layers;
-        float std = 0.02f;
-        // GPT-2: residual projections are scaled by 1/sqrt(2·layers) so the residual stream's variance does not grow with depth.
-        float residualStd = (float)(0.02 / Math.Sqrt(2.0 * L));
-        var specs = new List<(string Name, int[] Shape, bool Decay, float Std, float Constant)>
-        {
-            ("wte.weight", [V, C], true, std, 0),
-            ("wpe.weight", [config.MaxSequence, C], true, std, 0),
-        };
-        for (int l = 0; l < L; l++)
-        {
-            string p = $"h.{l}.";
-            specs.Add((p + "attn.c_attn.weight", [3 * C, C], true, std, 0));
-            specs.Add((p + "attn.c_proj.weight", [C, C], true, residualStd, 0));
-            specs.Add((p + "mlp.c_fc.weight", [4 * C, C], true, std, 0));
-            specs.Add((p + "mlp.c_proj.weight", [C, 4 * C], true, residualStd, 0));
-        }
-        for (int l = 0; l < L; l++)
-        {
-            string p = $"h.{l}.";
-            specs.Add((p + "ln_1.weight", [C], false, 0, 1));
-            specs.Add((p + "ln_1.bias", [C], false, 0, 0));
-            specs.Add((p + "attn.c_attn.bias", [3 * C], false, 0, 0));
-            specs.Add((p + "attn.c_proj.bias", [C], false, 0, 0));
-            specs.Add((p + "ln_2.weight", [C], false, 0, 1));
-            specs.Add((p + "ln_2.bias", [C], false, 0, 0));
-            specs.Add((p + "mlp.c_fc.bias", [4 * C], false, 0, 0));
-            specs.Add((p + "mlp.c_proj.bias", [C], false, 0, 0));
-        }
-        specs.Add(("ln_f.weight", [C], false, 0, 1));
-        specs.Add(("ln_f.bias", [C], false, 0, 0));
-
         var tensors = new List<ParameterTensor>();
         long offset = 0;
         bool decayRegion = true;
-        foreach (var s in specs)
+        TensorSpec? previous = null;
+        foreach (var s in ModelFamilies.Tensors(config))
         {
             if (decayRegion && !s.Decay)
             {
+                offset = Align(offset);
                 DecayLength = offset;
                 decayRegion = false;
             }
-            var tensor = new ParameterTensor(s.Name, s.Shape, offset, s.Decay, s.Std, s.Constant);
+            else if (previous is not null && (previous.Role != s.Role || previous.Layer != s.Layer))
+            {
+                offset = Align(offset);
+            }
+            var tensor = new ParameterTensor(s.Name, s.Shape, offset, s.Decay, s.InitStd, s.InitConstant, s.Role, s.Layer, s.Trainable);
             tensors.Add(tensor);
-            offset = Align(offset + tensor.Length);
+            var key = (s.Role, s.Layer);
+            _groups[key] = _groups.TryGetValue(key, out var g) ? (g.Offset, offset + tensor.Length - g.Offset) : (offset, tensor.Length);
+            offset += tensor.Length;
+            previous = s;
         }
-        TotalLength = offset;
+        TotalLength = Align(offset);
+        if (decayRegion) DecayLength = TotalLength;
         Tensors = tensors;
         _byName = tensors.ToDictionary(t => t.Name);
     }
+
+    /// <summary>The fused region of a role in a layer (−1 outside the blocks), or null when the family has no such tensor.</summary>
+    public (long Offset, long Length)? Group(TensorRole role, int layer = -1) => _groups.TryGetValue((role, layer), out var g) ? g : null;
 
     public ModelConfig Config { get; }
     public IReadOnlyList<ParameterTensor> Tensors { get; }
@@ -90,7 +74,7 @@ public sealed class ParameterLayout
 
     public static long Align(long offset) => (offset + AlignmentFloats - 1) / AlignmentFloats * AlignmentFloats;
 
-    /// <summary>GPT-2 initialisation into a host array of <see cref="TotalLength"/> floats.</summary>
+    /// <summary>The family's initialisation into a host array of <see cref="TotalLength"/> floats.</summary>
     public float[] Initialize(ulong seed)
     {
         var values = new float[TotalLength];

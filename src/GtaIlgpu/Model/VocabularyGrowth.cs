@@ -3,7 +3,7 @@ using GtaIlgpu.Backends;
 namespace GtaIlgpu.Model;
 
 /// <summary>
-/// A model with more token rows: the token embedding (and with it the tied LM head) grows by new rows
+/// A model with more token rows: the token embedding (and with it the tied LM head, or the separate one) grows by new rows
 /// at the end; every existing row and every other tensor is copied unchanged. A new row starts at the
 /// mean of the existing rows, so under the tied head a new token's logit starts near the average
 /// logit: it neither dominates sampling nor is unreachable before training has seen it (random rows
@@ -25,12 +25,16 @@ public static class VocabularyGrowth
                 Array.Copy(source, tensor.Offset, target, grown.Layout[tensor.Name].Offset, tensor.Length);
 
             int V = model.Config.VocabSize, C = model.Config.Channels;
-            long wte = grown.Layout["wte.weight"].Offset;
-            var mean = new double[C];
-            for (int row = 0; row < V; row++)
-                for (int c = 0; c < C; c++) mean[c] += target[wte + (long)row * C + c];
-            for (int row = V; row < V + newRows; row++)
-                for (int c = 0; c < C; c++) target[wte + (long)row * C + c] = (float)(mean[c] / V);
+            // Every tensor with a row per token: the embedding, and an untied head.
+            foreach (var tensor in grown.Layout.Tensors.Where(t => t.Role is TensorRole.TokenEmbedding or TensorRole.LmHead))
+            {
+                long start = tensor.Offset;
+                var mean = new double[C];
+                for (int row = 0; row < V; row++)
+                    for (int c = 0; c < C; c++) mean[c] += target[start + (long)row * C + c];
+                for (int row = V; row < V + newRows; row++)
+                    for (int c = 0; c < C; c++) target[start + (long)row * C + c] = (float)(mean[c] / V);
+            }
             model.Backend.Upload(grown.Parameters.View, target);
             return grown;
         }
