@@ -47,8 +47,11 @@ public sealed record ModelConfig(int Layers, int Channels, int Heads, int VocabS
     public double RopeTheta { get; init; } = 10000.0;
     public RopeScaling? RopeScaling { get; init; }
 
-    /// <summary>attention_bias: biases on q, k and v (Qwen2 has them; o_proj never in this family).</summary>
+    /// <summary>Biases on q, k and v: Llama's and Qwen3's attention_bias, always on in Qwen2.</summary>
     public bool AttentionBias { get; init; }
+
+    /// <summary>A bias on o_proj: Llama's and Qwen3's attention_bias covers it too, Qwen2 never has one.</summary>
+    public bool OutputBias { get; init; }
 
     /// <summary>mlp_bias: biases on gate, up and down.</summary>
     public bool MlpBias { get; init; }

@@ -98,6 +98,7 @@ public static class ModelFamilies
                 specs.Add(new(p + "self_attn.k_proj.bias", [kv], TensorRole.QkvBias, l, false, 0, 0));
                 specs.Add(new(p + "self_attn.v_proj.bias", [kv], TensorRole.QkvBias, l, false, 0, 0));
             }
+            if (config.OutputBias) specs.Add(new(p + "self_attn.o_proj.bias", [C], TensorRole.OutputBias, l, false, 0, 0));
             if (config.QkNorm)
             {
                 specs.Add(new(p + "self_attn.q_norm.weight", [hs], TensorRole.QueryNorm, l, false, 0, 1));
