@@ -38,5 +38,5 @@ public static class CliErrors
 
     private static bool IsUserError(Exception e) =>
         e is ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException
-            or InvalidOperationException or NonFiniteException or TimeoutException;
+            or InvalidOperationException or NonFiniteException or TimeoutException or InsufficientMemoryException;
 }

@@ -21,7 +21,7 @@ public static class LogprobsCommand
 
     public static Command Build()
     {
-        var model = new Option<DirectoryInfo>("--model") { Description = "model folder: a gta run, or a Hugging Face GPT-2 folder", Required = true };
+        var model = new Option<DirectoryInfo>("--model") { Description = "model folder: a gta run, or a Hugging Face GPT-2, Llama, Qwen2 or Qwen3 folder", Required = true };
         var tokens = new Option<FileInfo>("--tokens") { Description = "JSON file {\"tokens\": [[ids...], ...]}: sequences of equal length ≥ 2", Required = true };
         var output = new Option<FileInfo>("--out") { Description = "JSON file to write {\"loss\": mean cross-entropy, \"logprobs\": [[...], ...]}", Required = true };
         var device = CommonOptions.Device();
@@ -71,6 +71,7 @@ public static class LogprobsCommand
                     throw new InvalidDataException($"{source}: tokens[{i}][{t}] = {sequences[i][t]} is outside the model's vocabulary of {V}");
         int B = Math.Min(N, MaxBatch);
         var backend = model.Backend;
+        MemoryPlan.ForInference(model.Config, B, T, decoding: false).EnsureFits(backend.MemoryBytes, backend.Name);
         using var acts = new Activations(backend, model.Config, B, T, withGradients: false);
         using var loss = new TokenLoss(backend, B * T);
         using var inputs = backend.Allocate<int>(B * T);
@@ -108,6 +109,7 @@ public static class LogprobsCommand
         var sequences = ReadTokens(tokensFile.FullName);
         using var backend = CommonOptions.OpenBackend(device);
         using var loaded = ModelCheckpoint.Load(folder.FullName, backend);
+        AnsiConsole.MarkupLineInterpolated($"[grey]model:[/] {loaded.Model.Config.Describe(loaded.Model.Layout.ParameterCount)}");
         var (logProbs, loss) = Score(loaded.Model, sequences, tokensFile.FullName);
         var json = new JsonObject
         {

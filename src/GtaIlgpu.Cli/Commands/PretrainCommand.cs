@@ -16,11 +16,11 @@ namespace GtaIlgpu.Cli.Commands;
 public static class PretrainCommand
 {
     /// <summary>Everything that defines a run; saved in its checkpoints so --resume rebuilds the same run.</summary>
-    private sealed record RunSpec(string? TextPath, int Layers, int Channels, int Heads, PretrainSettings Settings, int CheckpointEvery)
+    private sealed record RunSpec(string? TextPath, int Layers, int Channels, int Heads, PretrainSettings Settings, int CheckpointEvery, string Arch = "gpt2")
     {
         public JsonObject ToJson() => new()
         {
-            ["text"] = TextPath, ["layers"] = Layers, ["channels"] = Channels, ["heads"] = Heads,
+            ["text"] = TextPath, ["arch"] = Arch, ["layers"] = Layers, ["channels"] = Channels, ["heads"] = Heads,
             ["batch"] = Settings.Batch, ["sequence"] = Settings.Sequence, ["steps"] = Settings.Steps,
             ["lr"] = Settings.LearningRate, ["warmup"] = Settings.WarmupSteps, ["seed"] = Settings.Seed,
             ["beta1"] = Settings.Optimizer.Beta1, ["beta2"] = Settings.Optimizer.Beta2, ["eps"] = Settings.Optimizer.Eps,
@@ -39,8 +39,9 @@ public static class PretrainCommand
                     LearningRate = Get<float>("lr"), WarmupSteps = Get<int>("warmup"), Seed = Get<ulong>("seed"),
                     Optimizer = new AdamWSettings(Get<float>("beta1"), Get<float>("beta2"), Get<float>("eps"), Get<float>("weight_decay"), Get<float>("clip_norm")),
                 };
+                // Runs from before the Llama family have no "arch": they were GPT-2.
                 return new RunSpec(json["text"]?.GetValue<string>(), Get<int>("layers"), Get<int>("channels"), Get<int>("heads"), settings,
-                    Get<int>("checkpoint_every"));
+                    Get<int>("checkpoint_every"), json["arch"]?.GetValue<string>() ?? "gpt2");
             }
             catch (Exception e) when (e is InvalidOperationException or FormatException or InvalidDataException)
             {
@@ -54,6 +55,8 @@ public static class PretrainCommand
         var text = new Option<FileInfo?>("--text") { Description = "training text: a .jsonl file (\"text\" field per line) or plain text (documents separated by blank lines); default: the embedded sentiment dataset's training sentences" };
         var output = new Option<DirectoryInfo>("--out") { Description = "run folder for the checkpoint and metrics", DefaultValueFactory = _ => new DirectoryInfo(Path.Combine("runs", "pretrain")) };
         var overwrite = new Option<bool>("--overwrite") { Description = "replace a run already in --out" };
+        var arch = new Option<string>("--arch") { Description = "gpt2 (learned positions, LayerNorm, GELU) or llama (rotary, RMSNorm, SwiGLU, grouped-query attention with half as many KV heads)", DefaultValueFactory = _ => "gpt2" };
+        arch.AcceptOnlyFromAmong(ModelConfig.Architectures);
         var layers = new Option<int>("--layers") { Description = "transformer blocks", DefaultValueFactory = _ => 4 };
         var channels = new Option<int>("--channels") { Description = "model width", DefaultValueFactory = _ => 256 };
         var heads = new Option<int>("--heads") { Description = "attention heads", DefaultValueFactory = _ => 4 };
@@ -68,8 +71,8 @@ public static class PretrainCommand
         var device = CommonOptions.Device();
         var seed = CommonOptions.Seed(1337);
 
-        var command = new Command("pretrain", "train a GPT-2-style model from scratch as a language model");
-        foreach (var option in new Option[] { text, output, overwrite, layers, channels, heads, sequence, batch, steps, lr, warmup, checkpointEvery, resume, stopAfter, device, seed })
+        var command = new Command("pretrain", "train a GPT-2- or Llama-style model from scratch as a language model");
+        foreach (var option in new Option[] { text, output, overwrite, arch, layers, channels, heads, sequence, batch, steps, lr, warmup, checkpointEvery, resume, stopAfter, device, seed })
             command.Options.Add(option);
         command.SetAction(parse =>
         {
@@ -86,7 +89,7 @@ public static class PretrainCommand
                 Batch = parse.GetValue(batch), Sequence = parse.GetValue(sequence), Steps = parse.GetValue(steps),
                 LearningRate = parse.GetValue(lr), WarmupSteps = parse.GetValue(warmup), Seed = parse.GetValue(seed),
             };
-            var spec = new RunSpec(parse.GetValue(text)?.FullName, parse.GetValue(layers), parse.GetValue(channels), parse.GetValue(heads), settings, every);
+            var spec = new RunSpec(parse.GetValue(text)?.FullName, parse.GetValue(layers), parse.GetValue(channels), parse.GetValue(heads), settings, every, parse.GetValue(arch)!);
             var outDir = parse.GetValue(output)!;
             bool holdsRun = File.Exists(Path.Combine(outDir.FullName, ModelCheckpoint.ModelFile)) || File.Exists(Path.Combine(outDir.FullName, TrainingCheckpoint.PointerFile));
             if (holdsRun && !parse.GetValue(overwrite))
@@ -142,12 +145,14 @@ public static class PretrainCommand
         var stream = TextCorpus.Tokenize(training, vocabulary);
         var heldOutStream = TextCorpus.Tokenize(heldOut.Count > 0 ? heldOut : training, vocabulary);
 
-        var config = new ModelConfig(spec.Layers, spec.Channels, spec.Heads, vocabulary.Size, settings.Sequence);
+        var config = ModelConfig.FromScratch(spec.Arch, spec.Layers, spec.Channels, spec.Heads, vocabulary.Size, settings.Sequence);
         using var backend = CommonOptions.OpenBackend(device);
+        var plan = MemoryPlan.ForPretraining(config, settings.Batch, settings.Sequence);
+        AnsiConsole.MarkupLineInterpolated($"[grey]model:[/] {config.Describe(new ParameterLayout(config).ParameterCount)}; {stream.Length} training tokens");
+        AnsiConsole.MarkupLineInterpolated($"[grey]memory:[/] {plan.Summary()} of {MemoryPlan.Format(backend.MemoryBytes)} on {backend.Name}");
+        plan.EnsureFits(backend.MemoryBytes, backend.Name);
         using var model = new Transformer(backend, config);
         model.InitializeWeights(settings.Seed);
-        AnsiConsole.MarkupLineInterpolated(
-            $"[grey]model:[/] {spec.Layers} layers, {spec.Channels} channels, {spec.Heads} heads, vocabulary {vocabulary.Size}, {model.Layout.ParameterCount / 1e6:F2}M parameters; {stream.Length} training tokens");
 
         using var trainer = new LanguageModelTrainer(model, stream, settings);
         var metrics = new StringBuilder();

@@ -15,6 +15,9 @@ public interface IBackend : IDisposable
 
     IOps Ops { get; }
 
+    /// <summary>Bytes the device can hold (a GPU's memory; on the host, what the runtime may use), for the memory plan.</summary>
+    long MemoryBytes { get; }
+
     /// <summary>Allocates a zero-filled buffer.</summary>
     DeviceBuffer<T> Allocate<T>(long length) where T : unmanaged;
 

@@ -116,9 +116,33 @@ public sealed record ModelConfig(int Layers, int Channels, int Heads, int VocabS
 
     public static ModelConfig Tiny(int vocab, int maxSequence = 128) => new(4, 256, 4, vocab, maxSequence);
 
-    /// <summary>A small Llama-style model of the size of <see cref="Tiny"/> (4 layers, 256 channels): 4 query heads over 2 KV heads, SwiGLU of 688.</summary>
-    public static ModelConfig LlamaTiny(int vocab, int maxSequence = 128) => new(4, 256, 4, vocab, maxSequence)
+    /// <summary>A small Llama-style model of the size of <see cref="Tiny"/> (4 layers, 256 channels, 4 heads): see <see cref="FromScratch"/>.</summary>
+    public static ModelConfig LlamaTiny(int vocab, int maxSequence = 128) => FromScratch("llama", 4, 256, 4, vocab, maxSequence);
+
+    /// <summary>The architectures a model trained from scratch can take (`--arch`).</summary>
+    public static readonly string[] Architectures = ["gpt2", "llama"];
+
+    /// <summary>
+    /// A model to train from scratch. "gpt2" is GPT-2 of the given size; "llama" is a Llama-style model of
+    /// the same width: half as many KV heads as query heads (grouped-query attention; all of them when
+    /// the heads are odd), a SwiGLU MLP of about 8·C/3 rounded up to a multiple of 16 (Llama's choice, so
+    /// its MLP costs what GPT-2's 4·C GELU MLP costs), RMSNorm with eps 1e-5, rope_theta 10,000, a tied head.
+    /// </summary>
+    public static ModelConfig FromScratch(string arch, int layers, int channels, int heads, int vocab, int maxSequence) => arch switch
     {
-        Family = ModelFamily.Llama, ModelType = "llama", KvHeads = 2, Intermediate = 688, NormEps = 1e-5f, RopeTheta = 10000.0, TiedEmbeddings = true,
+        "gpt2" => new ModelConfig(layers, channels, heads, vocab, maxSequence),
+        "llama" => new ModelConfig(layers, channels, heads, vocab, maxSequence)
+        {
+            Family = ModelFamily.Llama, ModelType = "llama", KvHeads = heads % 2 == 0 ? heads / 2 : heads,
+            Intermediate = (8 * channels / 3 + 15) / 16 * 16, NormEps = 1e-5f, RopeTheta = 10000.0, TiedEmbeddings = true,
+        },
+        _ => throw new ArgumentException($"--arch {arch}: expected one of {string.Join(", ", Architectures)}"),
     };
+
+    /// <summary>One line for start-up logs: family, shape and parameter count.</summary>
+    public string Describe(long parameters) => IsGpt2
+        ? $"gpt2: {Layers} layers, {Channels} channels, {Heads} heads, window {MaxSequence}, vocabulary {VocabSize}, {parameters / 1e6:F2}M parameters"
+        : $"{ModelType} (Llama family): {Layers} layers, hidden {Channels}, {Heads} query / {KvHeadCount} KV heads of {HeadSize}, " +
+          $"MLP {MlpWidth}, window {MaxSequence}, vocabulary {VocabSize}, {(TiedEmbeddings ? "tied" : "untied")} head" +
+          $"{(QkNorm ? ", q/k norm" : "")}{(AttentionBias ? ", q/k/v bias" : "")}, {parameters / 1e6:F2}M parameters";
 }

@@ -41,6 +41,9 @@ public abstract class HostBackendBase : IBackend
     public abstract string Description { get; }
     public abstract IOps Ops { get; }
 
+    /// <summary>The memory the runtime may use: physical memory or the container's limit.</summary>
+    public long MemoryBytes => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+
     public DeviceBuffer<T> Allocate<T>(long length) where T : unmanaged => new HostBuffer<T>(length);
 
     public void Upload<T>(BufferView<T> destination, ReadOnlySpan<T> source) where T : unmanaged

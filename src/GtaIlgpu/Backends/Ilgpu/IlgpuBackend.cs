@@ -101,6 +101,8 @@ public sealed class IlgpuBackend : IBackend
 
     public IOps Ops => IlgpuOps;
 
+    public long MemoryBytes => Accelerator.MemorySize;
+
     public DeviceBuffer<T> Allocate<T>(long length) where T : unmanaged => new IlgpuBuffer<T>(Accelerator, length);
 
     public void Upload<T>(BufferView<T> destination, ReadOnlySpan<T> source) where T : unmanaged
