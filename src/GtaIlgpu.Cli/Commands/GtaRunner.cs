@@ -65,7 +65,7 @@ public static class GtaRunner
                 throw new InvalidDataException($"--model {folder.FullName}: neither a base of gta base ({BaseCheckpoint.InfoFile}) nor a Hugging Face GPT-2 folder ({ModelCheckpoint.ConfigFile}, {ModelCheckpoint.ModelFile}, {Gpt2BpeTokenizer.VocabFile}, {Gpt2BpeTokenizer.MergesFile})");
             var (model, format) = BaseCheckpoint.Load(folder.FullName, backend, data.Labels);
             AnsiConsole.MarkupLineInterpolated(
-                $"[grey]base:[/] {folder.FullName}: {model.Config.Layers} layers, {model.Config.Channels} channels, vocabulary {model.Config.VocabSize}, {model.Layout.ParameterCount / 1e6:F2}M parameters");
+                $"[grey]base:[/] {folder.FullName}: {model.Config.Describe(model.Layout.ParameterCount)}");
             return (model, format, folder.FullName);
         }
         var settings = options.Base(p);
@@ -94,7 +94,7 @@ public static class GtaRunner
             });
         var (model, format) = result ?? throw new InvalidOperationException("the base model was not built");
         AnsiConsole.MarkupLineInterpolated(
-            $"[grey]base:[/] {model.Config.Layers} layers, {model.Config.Channels} channels, {model.Config.Heads} heads, window {model.Config.MaxSequence}, vocabulary {model.Config.VocabSize}, {model.Layout.ParameterCount / 1e6:F2}M parameters");
+            $"[grey]base:[/] {model.Config.Describe(model.Layout.ParameterCount)}");
         if (model.Config.MaxSequence > settings.MaxSequence)
             AnsiConsole.MarkupLineInterpolated(
                 $"[yellow]note:[/] window {settings.MaxSequence} → {model.Config.MaxSequence}: the instruction with {format.Labels.Count} labels and a {settings.MaxCompletionTokens}-token completion take {format.LongestInstructionTokens + settings.MaxCompletionTokens} tokens; the window leaves at least {BaseModelBuilder.MinTextTokens} for the text");
@@ -118,7 +118,7 @@ public static class GtaRunner
             });
         var (model, format) = result ?? throw new InvalidOperationException("the base model was not built");
         AnsiConsole.MarkupLineInterpolated(
-            $"[grey]base:[/] {folder}: {model.Config.Layers} layers, {model.Config.Channels} channels, {model.Config.Heads} heads, window {model.Config.MaxSequence}, vocabulary {model.Config.VocabSize} (the tags added), {model.Layout.ParameterCount / 1e6:F2}M parameters");
+            $"[grey]base:[/] {folder}: {model.Config.Describe(model.Layout.ParameterCount)} (the tags added)");
         return (model, format);
     }
 
@@ -151,6 +151,9 @@ public static class GtaRunner
         var validationLines = new StringBuilder();
         string method = settings.Method.ToString().ToLowerInvariant();
 
+        var plan = GtaTrainer.PlanMemory(model.Config, settings);
+        AnsiConsole.MarkupLineInterpolated($"[grey]memory:[/] {plan.Summary()} of {MemoryPlan.Format(model.Backend.MemoryBytes)} on {model.Backend.Name}");
+        plan.EnsureFits(model.Backend.MemoryBytes, model.Backend.Name);
         using var trainer = new GtaTrainer(model, format, data.Train, settings);
         if (checkpoints?.ResumeFrom is { } checkpoint)
         {

@@ -70,6 +70,28 @@ public sealed class GtaTrainer : IDisposable
         }
     }
 
+    /// <summary>
+    /// The stage's memory, as its constructor and first steps allocate it: the policy's weights, gradients
+    /// and AdamW moments; for RL, the frozen KL reference (β &gt; 0), GTA's second gradient and the rollout
+    /// generator's KV cache (P·G sequences of the window); the RL and SFT batch workspaces, counted at the
+    /// full window (their upper bound: each pool holds one per batch shape it meets).
+    /// </summary>
+    public static MemoryPlan PlanMemory(ModelConfig config, GtaSettings settings)
+    {
+        var plan = new MemoryPlan(config).Weights().Gradients().AdamMoments();
+        int T = config.MaxSequence, rollouts = settings.PromptsPerStep * settings.Generations;
+        if (settings.Method != TrainingMethod.Sft)
+        {
+            if (settings.Beta != 0) plan.FrozenReference();
+            if (settings.Method == TrainingMethod.Gta) plan.SecondGradient();
+            plan.Cache(rollouts, T);
+            plan.Activations(rollouts, T, true, "RL batch activations");
+        }
+        if (settings.Method != TrainingMethod.Grpo)
+            plan.Activations(Math.Max(settings.PromptsPerStep, settings.SftPrompts), T, true, "SFT batch activations");
+        return plan;
+    }
+
     public GtaSettings Settings { get; }
     public int StepsDone { get; private set; }
     public Transformer Policy => _policy;
