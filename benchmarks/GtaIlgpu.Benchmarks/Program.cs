@@ -133,7 +133,8 @@ static int RunEndToEnd(List<string> arguments, string results)
         }
         foreach (string name in configs.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            var config = EndToEndConfig.All.FirstOrDefault(c => c.Name.StartsWith(name, StringComparison.OrdinalIgnoreCase))
+            var config = EndToEndConfig.All.FirstOrDefault(c => c.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
+                ?? EndToEndConfig.All.FirstOrDefault(c => c.Name.StartsWith(name, StringComparison.OrdinalIgnoreCase))
                 ?? throw new ArgumentException($"e2e: unknown config '{name}' (choose from {string.Join(", ", EndToEndConfig.All.Select(c => c.Name))})");
             var result = EndToEndBenchmark.Measure(backend, config, steps, warmup, newTokens, peak, Console.WriteLine);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

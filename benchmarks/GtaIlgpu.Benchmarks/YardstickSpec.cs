@@ -40,7 +40,8 @@ public static class YardstickSpec
         var trains = new List<TrainConfig>();
         foreach (string device in new[] { "cpu", "cuda" })
         {
-            foreach (var e in EndToEndConfig.All)
+            // The torch yardstick's training step is a hand-written GPT-2: the Llama-family configs have none.
+            foreach (var e in EndToEndConfig.All.Where(e => e.Shape is null))
             {
                 int sequence = device == "cpu" ? e.CpuSequence : e.GpuSequence;
                 trains.Add(new TrainConfig(device, e.Name, e.Layers, e.Channels, e.Heads, e.Vocab, e.Batch, sequence,

@@ -9,15 +9,38 @@ using GtaIlgpu.Training;
 
 namespace GtaIlgpu.Benchmarks.EndToEnd;
 
-/// <summary>A model configuration measured end to end; the sequence differs between CPU and GPU.</summary>
+/// <summary>
+/// A model configuration measured end to end; the sequence differs between CPU and GPU. Shape, when set,
+/// is a Llama-family model (its window replaced by the run's); otherwise the config is GPT-2.
+/// </summary>
 public sealed record EndToEndConfig(string Name, int Layers, int Channels, int Heads, int Vocab, int CpuSequence, int GpuSequence, int Batch)
 {
-    /// <summary>tiny and small use a vocabulary of 8192, about the compact vocabulary `gta pretrain` builds; gpt2 uses GPT-2's 50257.</summary>
+    public ModelConfig? Shape { get; init; }
+
+    public string Family => Shape?.ModelType ?? "gpt2";
+
+    public ModelConfig Model(int window) => Shape is null ? new ModelConfig(Layers, Channels, Heads, Vocab, window) : Shape with { MaxSequence = window };
+
+    /// <summary>
+    /// tiny and small use a vocabulary of 8192, about the compact vocabulary `gta pretrain` builds; gpt2 uses
+    /// GPT-2's 50257. llama-tiny is tiny's size as `gta pretrain --arch llama` builds it; qwen2.5-0.5b is
+    /// Qwen2.5-0.5B's shape (24 layers, hidden 896, 14 heads over 2 KV heads, SwiGLU 4864, q/k/v biases,
+    /// vocabulary 151,936, tied), with random weights.
+    /// </summary>
     public static readonly EndToEndConfig[] All =
     [
         new("tiny", 4, 256, 4, 8192, 128, 128, 8),
+        new("llama-tiny", 4, 256, 4, 8192, 128, 128, 8) { Shape = ModelConfig.LlamaTiny(8192) },
         new("small", 6, 384, 6, 8192, 256, 256, 8),
         new("gpt2-124M", 12, 768, 12, 50257, 64, 1024, 4),
+        new("qwen2.5-0.5b", 24, 896, 14, 151936, 64, 512, 2)
+        {
+            Shape = new ModelConfig(24, 896, 14, 151936, 32768)
+            {
+                Family = ModelFamily.Llama, ModelType = "qwen2", KvHeads = 2, Intermediate = 4864, AttentionBias = true,
+                RopeTheta = 1e6, NormEps = 1e-6f, TiedEmbeddings = true,
+            },
+        },
     ];
 }
 
@@ -73,7 +96,7 @@ public static class EndToEndBenchmark
         bool gpu = backend is IlgpuBackend { Kind: not IlgpuDeviceKind.Cpu };
         int T = gpu ? e.GpuSequence : e.CpuSequence;
         int generationWindow = Math.Max(T, PromptLength + newTokens);
-        var config = new ModelConfig(e.Layers, e.Channels, e.Heads, e.Vocab, generationWindow);
+        var config = e.Model(generationWindow);
         using var model = new Transformer(backend, config);
         model.InitializeWeights(1337);
 
@@ -141,16 +164,19 @@ public static class EndToEndBenchmark
         double generateFlops = 0;
         for (int b = 0; b < e.Batch; b++)
             for (int p = 0; p < PromptLength - 1 + completions[b].Length; p++)
-                generateFlops += 2.0 * N + 4.0 * e.Layers * e.Channels * (p + 1);
+                generateFlops += 2.0 * N + 4.0 * e.Layers * config.AttentionWidth * (p + 1);
         log($"  {e.Name} rollout: {generated} tokens in {generateSeconds:F2} s, JIT {jitWhileGenerating * 1e3:F1} ms");
 
         return new EndToEndResult(backend.Name, e, T, warmupSeconds, warmupNote, stepSeconds, jitWhileMeasuring, trainFlopsPerToken,
             generateSeconds, generated, jitWhileGenerating, generateFlops, peakGflops);
     }
 
-    /// <summary>Model FLOPs per trained token: 6·N + 12·L·C·T, N = ModelConfig.MatmulParameters (which does not depend on the window).</summary>
-    public static double TrainFlopsPerToken(EndToEndConfig e, int sequence) =>
-        6.0 * new ModelConfig(e.Layers, e.Channels, e.Heads, e.Vocab, sequence).MatmulParameters + 12.0 * e.Layers * e.Channels * sequence;
+    /// <summary>Model FLOPs per trained token: 6·N + 12·L·(NH·hs)·T, N = ModelConfig.MatmulParameters (which does not depend on the window).</summary>
+    public static double TrainFlopsPerToken(EndToEndConfig e, int sequence)
+    {
+        var config = e.Model(sequence);
+        return 6.0 * config.MatmulParameters + config.AttentionFlopsPerToken(sequence);
+    }
 
     /// <summary>The results row of a training measurement, e.g. e2e/cuda/gpt2-124M/train.</summary>
     public static string TrainRowName(string device, EndToEndConfig e) => $"e2e/{device}/{e.Name}/train";
