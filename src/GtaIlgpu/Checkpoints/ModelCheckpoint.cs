@@ -1,5 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using GtaIlgpu.Backends;
 using GtaIlgpu.Common;
 using GtaIlgpu.Model;
@@ -21,11 +19,12 @@ public sealed class LoadedModel(Transformer model, ITextTokenizer? tokenizer, st
 }
 
 /// <summary>
-/// A model as a folder in the Hugging Face GPT-2 layout: config.json with GPT-2's keys,
-/// model.safetensors with GPT-2's tensor names, and the tokenizer's files (our compact vocabulary, or
-/// GPT-2's vocab.json + merges.txt). GPT-2 stores its attention and MLP weights as Conv1D, i.e.
-/// (in, out), the transpose of our (out, in): those are transposed on the way out and back on the way
-/// in. Every file is written atomically.
+/// A model as a folder in the Hugging Face layout of its model_type: config.json (<see cref="HuggingFaceConfig"/>),
+/// the weights under their Hugging Face names (<see cref="HuggingFaceWeights"/>: model.safetensors or shards with an
+/// index), and the tokenizer's files (our compact vocabulary, or GPT-2's vocab.json + merges.txt). GPT-2 stores its
+/// attention and MLP weights as Conv1D, i.e. (in, out), the transpose of our (out, in): those are transposed on the
+/// way out and back on the way in; Llama-family Linear weights are (out, in) as we store them. Every file is written
+/// atomically.
 /// </summary>
 public static class ModelCheckpoint
 {
@@ -44,33 +43,48 @@ public static class ModelCheckpoint
     private static bool IsBuffer(string name) =>
         name.EndsWith(".attn.bias", StringComparison.Ordinal) || name.EndsWith(".attn.masked_bias", StringComparison.Ordinal);
 
-    public static void Save(string folder, Transformer model, ITextTokenizer? tokenizer, IReadOnlyDictionary<string, string>? metadata = null)
+    /// <summary>
+    /// Writes the model as a Hugging Face folder of its model_type: config.json, the weights under their HF names in
+    /// F32 (model.safetensors, or shards with an index above maxShardBytes, see <see cref="HuggingFaceWeights.Write"/>),
+    /// and the tokenizer.
+    /// </summary>
+    public static void Save(string folder, Transformer model, ITextTokenizer? tokenizer, IReadOnlyDictionary<string, string>? metadata = null, long maxShardBytes = HuggingFaceWeights.DefaultMaxShardBytes)
     {
         Directory.CreateDirectory(folder);
+        string config = ConfigJson(model.Config, tokenizer); // refuses a model its model_type cannot express, before anything is written
         var tensors = ExportTensors(model.Layout, model.Backend.ToArray(model.Parameters.View));
-        AtomicFile.Write(Path.Combine(folder, ModelFile), s => SafeTensorsWriter.Write(s, tensors, metadata));
-        AtomicFile.WriteText(Path.Combine(folder, ConfigFile), ConfigJson(model.Config, tokenizer));
+        HuggingFaceWeights.Write(folder, SaveOrder(model.Config, tensors), metadata, maxShardBytes);
+        AtomicFile.WriteText(Path.Combine(folder, ConfigFile), config);
         tokenizer?.Save(folder);
     }
 
-    public static string ConfigJson(ModelConfig c, ITextTokenizer? tokenizer)
+    public static string ConfigJson(ModelConfig c, ITextTokenizer? tokenizer) => HuggingFaceConfig.ToJson(c, tokenizer);
+
+    /// <summary>
+    /// Llama-family tensors in the order of transformers' state_dict (module registration: embed_tokens, then per
+    /// layer q/k/v/o (weight, bias), q_norm, k_norm, gate/up/down, the two norms; model.norm; lm_head), which is the
+    /// order save_pretrained packs shards in. GPT-2 keeps the layout's order.
+    /// </summary>
+    private static List<SafeTensorsWriter.Tensor> SaveOrder(ModelConfig config, List<SafeTensorsWriter.Tensor> tensors)
     {
-        var config = new JsonObject
+        if (config.IsGpt2) return tensors;
+        string[] inLayer =
+        [
+            "self_attn.q_proj.weight", "self_attn.q_proj.bias", "self_attn.k_proj.weight", "self_attn.k_proj.bias",
+            "self_attn.v_proj.weight", "self_attn.v_proj.bias", "self_attn.o_proj.weight", "self_attn.o_proj.bias",
+            "self_attn.q_norm.weight", "self_attn.k_norm.weight", "mlp.gate_proj.weight", "mlp.gate_proj.bias",
+            "mlp.up_proj.weight", "mlp.up_proj.bias", "mlp.down_proj.weight", "mlp.down_proj.bias",
+            "input_layernorm.weight", "post_attention_layernorm.weight",
+        ];
+        (int, int) Key(string name)
         {
-            ["model_type"] = "gpt2",
-            ["architectures"] = new JsonArray("GPT2LMHeadModel"),
-            ["n_layer"] = c.Layers,
-            ["n_embd"] = c.Channels,
-            ["n_head"] = c.Heads,
-            ["vocab_size"] = c.VocabSize,
-            ["n_positions"] = c.MaxSequence,
-            ["n_ctx"] = c.MaxSequence,
-            ["activation_function"] = "gelu_new",
-            ["layer_norm_epsilon"] = 1e-5,
-            ["tie_word_embeddings"] = true,
-            ["gta_vocabulary"] = tokenizer is CompactVocabulary ? VocabularyFile : null,
-        };
-        return config.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+            if (name == "model.embed_tokens.weight") return (-1, 0);
+            if (name == "model.norm.weight") return (int.MaxValue, 0);
+            if (name == "lm_head.weight") return (int.MaxValue, 1);
+            var parts = name.Split('.', 4); // model . layers . N . rest
+            return (int.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture), Array.IndexOf(inLayer, parts[3]));
+        }
+        return tensors.OrderBy(t => Key(t.Name)).ToList();
     }
 
     /// <summary>
@@ -80,7 +94,7 @@ public static class ModelCheckpoint
     public static LoadedModel Load(string folder, IBackend backend)
     {
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"model folder not found: {folder}");
-        if (!File.Exists(Path.Combine(folder, ModelFile)) && TrainingCheckpoint.Latest(folder) is { } latest)
+        if (!HuggingFaceWeights.ExistIn(folder) && TrainingCheckpoint.Latest(folder) is { } latest)
             folder = latest;
         var config = ReadConfig(Path.Combine(folder, ConfigFile));
         var tokenizer = LoadTokenizer(folder);
@@ -89,7 +103,7 @@ public static class ModelCheckpoint
         var model = new Transformer(backend, config);
         try
         {
-            using var reader = SafeTensorsReader.Open(Path.Combine(folder, ModelFile));
+            using var reader = HuggingFaceWeights.Open(folder);
             backend.Upload(model.Parameters.View, ReadModelTensors(reader, model.Layout));
             return new LoadedModel(model, tokenizer, folder);
         }
@@ -109,63 +123,47 @@ public static class ModelCheckpoint
         return null;
     }
 
-    /// <summary>Reads GPT-2's config.json keys and rejects settings this model does not implement.</summary>
-    public static ModelConfig ReadConfig(string path)
-    {
-        if (!File.Exists(path)) throw new FileNotFoundException($"model config not found: {path}", path);
-        JsonNode? node;
-        try { node = JsonNode.Parse(File.ReadAllText(path)); }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON ({e.Message})"); }
-        if (node is not JsonObject json) throw new InvalidDataException($"{path}: expected a JSON object");
-
-        int Int(string key, string? fallback = null)
-        {
-            var value = json[key] ?? (fallback is null ? null : json[fallback]);
-            if (value is JsonValue v && v.TryGetValue(out int i)) return i;
-            throw new InvalidDataException($"{path}: missing integer '{key}'");
-        }
-        string? Str(string key) => json[key] is JsonValue v && v.TryGetValue(out string? s) ? s : null;
-
-        if (Str("model_type") is { } type && type != "gpt2")
-            throw new InvalidDataException($"{path}: model_type '{type}' is not supported (only gpt2)");
-        if (Str("activation_function") is { } activation && activation is not ("gelu_new" or "gelu_pytorch_tanh"))
-            throw new InvalidDataException($"{path}: activation_function '{activation}' is not supported (the model uses GELU's tanh approximation, gelu_new)");
-        if (json["layer_norm_epsilon"] is JsonValue epsNode && epsNode.TryGetValue(out double eps) && Math.Abs(eps - 1e-5) > 1e-12)
-            throw new InvalidDataException($"{path}: layer_norm_epsilon {eps} is not supported (the kernels use 1e-5)");
-        if (json["tie_word_embeddings"] is JsonValue tieNode && tieNode.TryGetValue(out bool tied) && !tied)
-            throw new InvalidDataException($"{path}: untied word embeddings are not supported (the LM head is wte)");
-        var config = new ModelConfig(Int("n_layer"), Int("n_embd"), Int("n_head"), Int("vocab_size"), Int("n_positions", "n_ctx"));
-        if (json["n_inner"] is JsonValue innerNode && innerNode.TryGetValue(out int inner) && inner != 4 * config.Channels)
-            throw new InvalidDataException($"{path}: n_inner {inner} is not supported (the MLP is 4·n_embd = {4 * config.Channels})");
-        try { config.Validate(); }
-        catch (ArgumentException e) { throw new InvalidDataException($"{path}: {e.Message}"); }
-        return config;
-    }
+    /// <summary>Reads config.json (GPT-2, Llama, Qwen2 or Qwen3) and rejects settings this model does not implement.</summary>
+    public static ModelConfig ReadConfig(string path) => HuggingFaceConfig.Read(path);
 
     /// <summary>
-    /// The parameters of a GPT-2 safetensors file as our flat buffer. Accepts the "transformer." prefix,
-    /// skips the attention-mask buffers, and accepts lm_head.weight only when it equals wte.weight.
+    /// The parameters of a checkpoint as our flat buffer. Every parameter must be there with its shape. GPT-2: the
+    /// "transformer." prefix is accepted and the attention-mask buffers skipped; Llama family: the rotary
+    /// inv_freq buffers old checkpoints carry are skipped. With a tied head, lm_head.weight is accepted only when it
+    /// equals the token embedding; any other tensor is an error.
     /// </summary>
-    public static float[] ReadModelTensors(SafeTensorsReader reader, ParameterLayout layout)
+    public static float[] ReadModelTensors(ITensorSource reader, ParameterLayout layout)
     {
-        string prefix = reader.Contains(BodyPrefix + "wte.weight") ? BodyPrefix : "";
+        var config = layout.Config;
+        string prefix = config.IsGpt2 && reader.Contains(BodyPrefix + "wte.weight") ? BodyPrefix : "";
         var flat = ImportTensors(reader, layout, prefix);
         var known = layout.Tensors.Select(t => prefix + t.Name).ToHashSet(StringComparer.Ordinal);
-        foreach (string name in reader.Names)
+        var embedding = layout.Tensors.First(t => t.Role == TensorRole.TokenEmbedding);
+        var unexpected = new List<string>();
+        foreach (string name in reader.Names.Order(StringComparer.Ordinal))
         {
-            if (known.Contains(name) || IsBuffer(name)) continue;
-            if (name == "lm_head.weight")
+            if (known.Contains(name) || (config.IsGpt2 ? IsBuffer(name) : IsRotaryBuffer(name))) continue;
+            if (name == "lm_head.weight" && config.TiedEmbeddings)
             {
-                var wte = layout["wte.weight"];
                 var head = reader.ReadFloat32(name);
-                if (!head.AsSpan().SequenceEqual(flat.AsSpan((int)wte.Offset, (int)wte.Length)))
-                    throw new InvalidDataException($"{reader.Path}: lm_head.weight differs from wte.weight; untied output heads are not supported");
+                if (!head.AsSpan().SequenceEqual(flat.AsSpan((int)embedding.Offset, (int)embedding.Length)))
+                    throw new InvalidDataException(config.IsGpt2
+                        ? $"{reader.Path}: lm_head.weight differs from wte.weight; untied output heads are not supported"
+                        : $"{reader.Path}: lm_head.weight differs from {embedding.Name} although tie_word_embeddings is true");
                 continue;
             }
-            throw new InvalidDataException($"{reader.Path}: unexpected tensor '{name}' (not a GPT-2 parameter of this config)");
+            unexpected.Add(name);
         }
+        if (unexpected.Count == 1)
+            throw new InvalidDataException($"{reader.Path}: unexpected tensor '{unexpected[0]}' (not a {config.ModelType} parameter of this config)");
+        if (unexpected.Count > 1)
+            throw new InvalidDataException($"{reader.Path}: {unexpected.Count} unexpected tensors (not {config.ModelType} parameters of this config): {string.Join(", ", unexpected.Take(5).Select(n => $"'{n}'"))}{(unexpected.Count > 5 ? ", …" : "")}");
         return flat;
     }
+
+    /// <summary>The non-persistent rotary buffers that checkpoints of older transformers versions still hold.</summary>
+    private static bool IsRotaryBuffer(string name) =>
+        name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal) && name.StartsWith("model.", StringComparison.Ordinal);
 
     /// <summary>One tensor per parameter, named prefix + GPT-2 name, Conv1D weights transposed to (in, out).</summary>
     public static List<SafeTensorsWriter.Tensor> ExportTensors(ParameterLayout layout, float[] flat, string prefix = "")
@@ -186,7 +184,7 @@ public static class ModelCheckpoint
     }
 
     /// <summary>The inverse of <see cref="ExportTensors"/>: every parameter must be present with the expected shape.</summary>
-    public static float[] ImportTensors(SafeTensorsReader reader, ParameterLayout layout, string prefix = "")
+    public static float[] ImportTensors(ITensorSource reader, ParameterLayout layout, string prefix = "")
     {
         var flat = new float[layout.TotalLength];
         var missing = layout.Tensors.Where(t => !reader.Contains(prefix + t.Name)).Select(t => prefix + t.Name).ToList();

@@ -8,7 +8,7 @@ namespace GtaIlgpu.Checkpoints;
 /// file is rejected with the file and the problem named); tensors are then read one at a time, F32,
 /// F16 and BF16 converted to float32.
 /// </summary>
-public sealed class SafeTensorsReader : IDisposable
+public sealed class SafeTensorsReader : ITensorSource
 {
     private readonly FileStream _stream;
     private readonly long _dataStart;
