@@ -100,6 +100,8 @@ public static class ModelCheckpoint
         var tokenizer = LoadTokenizer(folder);
         if (tokenizer is not null && tokenizer.VocabularySize > config.VocabSize)
             throw new InvalidDataException($"{folder}: the tokenizer has {tokenizer.VocabularySize} tokens but the model's vocab_size is {config.VocabSize}");
+        // Refuse before allocating: a 3B model on a small device should say so, not fail inside an allocation.
+        new MemoryPlan(config).Weights().EnsureFits(backend.MemoryBytes, backend.Name);
         var model = new Transformer(backend, config);
         try
         {
