@@ -17,17 +17,23 @@ namespace GtaIlgpu.Kernels;
 /// kernels check them against the table sizes instead, since an out-of-range read would abort the
 /// process. A bad id writes NaN to the forward output (so it shows up in the loss) and is skipped in
 /// the backward pass.
+///
+/// The rotary families have no position table: an empty wpe (withPositions = 0 forward, maxT = 0 in the
+/// decode step) gives the token row alone, and an empty dwpe skips the position backward. The GPT-2 path
+/// (a table present) computes exactly what it did before.
 /// </summary>
 public static class EncoderKernels
 {
     [GpuKernel]
-    public static void Forward(Index1D i, ArrayView<float> output, ArrayView<int> tokens, ArrayView<float> wte, ArrayView<float> wpe, int T, int C, int V)
+    public static void Forward(Index1D i, ArrayView<float> output, ArrayView<int> tokens, ArrayView<float> wte, ArrayView<float> wpe, int T, int C, int V, int withPositions)
     {
         int bt = i / C;
         int c = i - bt * C;
         int t = bt % T;
         int token = tokens[bt];
-        output[i] = token >= 0 && token < V ? wte[token * C + c] + wpe[t * C + c] : float.NaN;
+        if (!(token >= 0 && token < V)) output[i] = float.NaN;
+        else if (withPositions != 0) output[i] = wte[token * C + c] + wpe[t * C + c];
+        else output[i] = wte[token * C + c];
     }
 
     [GpuKernel]
@@ -39,7 +45,7 @@ public static class EncoderKernels
         if (token >= 0 && token < V) Atomic.Add(ref dwte[token * C + c], doutput[i]);
     }
 
-    /// <summary>One thread per (t,c): dwpe[t,c] += Σ_b doutput[b,t,c].</summary>
+    /// <summary>One thread per (t,c): dwpe[t,c] += Σ_b doutput[b,t,c]. Not launched when dwpe is empty.</summary>
     [GpuKernel]
     public static void BackwardPositions(Index1D i, ArrayView<float> dwpe, ArrayView<float> doutput, int B, int T, int C)
     {
@@ -49,12 +55,18 @@ public static class EncoderKernels
         dwpe[i] += sum;
     }
 
+    /// <summary>maxT = 0: no position table (positions are not read).</summary>
     [GpuKernel]
     public static void DecodeForward(Index1D i, ArrayView<float> output, ArrayView<int> tokens, ArrayView<int> positions, ArrayView<float> wte, ArrayView<float> wpe, int C, int V, int maxT)
     {
         int b = i / C;
         int c = i - b * C;
         int token = tokens[b];
+        if (maxT == 0)
+        {
+            output[i] = token >= 0 && token < V ? wte[token * C + c] : float.NaN;
+            return;
+        }
         int position = positions[b];
         bool valid = token >= 0 && token < V && position >= 0 && position < maxT;
         output[i] = valid ? wte[token * C + c] + wpe[position * C + c] : float.NaN;
@@ -63,20 +75,20 @@ public static class EncoderKernels
 
 public sealed class EncoderLauncher
 {
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int> _forward;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int, int> _forward;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int> _backwardTokens;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int> _backwardPositions;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int> _decodeForward;
 
     public EncoderLauncher(Accelerator accelerator)
     {
-        _forward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(EncoderKernels.Forward);
+        _forward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int, int>(EncoderKernels.Forward);
         _backwardTokens = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int>(EncoderKernels.BackwardTokens);
         _backwardPositions = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(EncoderKernels.BackwardPositions);
         _decodeForward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(EncoderKernels.DecodeForward);
     }
 
-    /// <summary>output (B,T,C) = wte[tokens] + wpe[t]; V = wte.Length / C, and wpe must hold T rows.</summary>
+    /// <summary>output (B,T,C) = wte[tokens] + wpe[t]; V = wte.Length / C, and wpe must hold T rows or be empty (no position term).</summary>
     public void Forward(ArrayView<float> output, ArrayView<int> tokens, ArrayView<float> wte, ArrayView<float> wpe, int B, int T, int C)
     {
         const string op = "encoder_forward";
@@ -85,8 +97,8 @@ public sealed class EncoderLauncher
         OpShapes.AtLeast(op, "output", output.Length, n);
         OpShapes.AtLeast(op, "tokens", tokens.Length, (long)B * T);
         int V = Rows(op, "wte", wte.Length, C);
-        OpShapes.AtLeast(op, "wpe", wpe.Length, (long)T * C);
-        _forward((int)n, output, tokens, wte, wpe, T, C, V);
+        OpShapes.Optional(op, "wpe", wpe.Length, (long)T * C);
+        _forward((int)n, output, tokens, wte, wpe, T, C, V, wpe.Length > 0 ? 1 : 0);
     }
 
     public void Backward(ArrayView<float> dwte, ArrayView<float> dwpe, ArrayView<float> doutput, ArrayView<int> tokens, int B, int T, int C)
@@ -97,12 +109,12 @@ public sealed class EncoderLauncher
         OpShapes.AtLeast(op, "doutput", doutput.Length, n);
         OpShapes.AtLeast(op, "tokens", tokens.Length, (long)B * T);
         int V = Rows(op, "dwte", dwte.Length, C);
-        OpShapes.AtLeast(op, "dwpe", dwpe.Length, (long)T * C);
+        OpShapes.Optional(op, "dwpe", dwpe.Length, (long)T * C);
         _backwardTokens((int)n, dwte, doutput, tokens, C, V);
-        _backwardPositions(T * C, dwpe, doutput, B, T, C);
+        if (dwpe.Length > 0) _backwardPositions(T * C, dwpe, doutput, B, T, C);
     }
 
-    /// <summary>output (B,C) = wte[tokens[b]] + wpe[positions[b]]; maxT = wpe.Length / C.</summary>
+    /// <summary>output (B,C) = wte[tokens[b]] + wpe[positions[b]]; maxT = wpe.Length / C (0 for an empty wpe: no position term).</summary>
     public void DecodeForward(ArrayView<float> output, ArrayView<int> tokens, ArrayView<int> positions, ArrayView<float> wte, ArrayView<float> wpe, int B, int C)
     {
         const string op = "encoder_decode_forward";
@@ -113,7 +125,7 @@ public sealed class EncoderLauncher
         OpShapes.AtLeast(op, "tokens", tokens.Length, B);
         OpShapes.AtLeast(op, "positions", positions.Length, B);
         int V = Rows(op, "wte", wte.Length, C);
-        int maxT = Rows(op, "wpe", wpe.Length, C);
+        int maxT = wpe.Length > 0 ? Rows(op, "wpe", wpe.Length, C) : 0;
         _decodeForward((int)n, output, tokens, positions, wte, wpe, C, V, maxT);
     }
 

@@ -6,7 +6,7 @@ namespace GtaIlgpu.Kernels;
 /// every launch is validated here first, with a message that names the op and the argument.
 /// Lengths are the lengths of the views passed in; a view may be longer than needed.
 /// </summary>
-public static class OpShapes
+public static partial class OpShapes
 {
     /// <summary>Largest element count one view may cover: kernels index with 32-bit ints.</summary>
     public const long MaxElements = int.MaxValue;

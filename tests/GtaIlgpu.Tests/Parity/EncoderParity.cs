@@ -35,6 +35,31 @@ public abstract class EncoderParity(OpsFixture fixture)
         t.AssertClose(decoded, "decode output", 0, 0);
     }
 
+    /// <summary>The rotary families: an empty wpe adds nothing, an empty dwpe is skipped, and the decode step reads no position.</summary>
+    [ParityTheory]
+    [InlineData(2, 5, 7)]
+    [InlineData(3, 5, 33)]
+    public void Encoder_without_position_table_matches_the_reference(int B, int T, int C)
+    {
+        const int V = 11;
+        using var t = new Twins(fixture, seed: 7000 + B * 100 + T * 10 + C);
+        var tokens = t.RandomTokens(B * T, V);
+        var wte = t.Random(V * C);
+        var output = t.Random(B * T * C);
+        t.Run((ops, s) => ops.EncoderForward(s[output], s[tokens], s[wte], default, B, T, C));
+        t.AssertClose(output, "output", 0, 0);
+
+        var doutput = t.Random(B * T * C);
+        var dwte = t.Random(V * C);
+        t.Run((ops, s) => ops.EncoderBackward(s[dwte], default, s[doutput], s[tokens], B, T, C));
+        t.AssertClose(dwte, "dwte", BackwardTolerance, BackwardTolerance);
+
+        var positions = t.Upload(Enumerable.Range(0, B).Select(b => 1000 + b).ToArray()); // beyond any table: must not be read
+        var decoded = t.Random(B * C);
+        t.Run((ops, s) => ops.EncoderDecodeForward(s[decoded], s[tokens], s[positions], s[wte], default, B, C));
+        t.AssertClose(decoded, "decode output", 0, 0);
+    }
+
     private const int B = 2, T = 3, C = 7, V = 5, MaxT = 4;
 
     // Token 3 repeats (within and across sequences), so dwte needs the atomic scatter-add.

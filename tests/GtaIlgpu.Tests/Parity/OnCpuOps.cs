@@ -14,6 +14,9 @@ public sealed class CpuOpsCollection : ICollectionFixture<CpuOpsFixture>
 [Collection(CpuOpsCollection.Name)] public sealed class CpuOpsElementwiseParity(CpuOpsFixture implementation) : ElementwiseParity(implementation);
 [Collection(CpuOpsCollection.Name)] public sealed class CpuOpsEncoderParity(CpuOpsFixture implementation) : EncoderParity(implementation);
 [Collection(CpuOpsCollection.Name)] public sealed class CpuOpsLayerNormParity(CpuOpsFixture implementation) : LayerNormParity(implementation);
+[Collection(CpuOpsCollection.Name)] public sealed class CpuOpsRmsNormParity(CpuOpsFixture implementation) : RmsNormParity(implementation);
+[Collection(CpuOpsCollection.Name)] public sealed class CpuOpsRotaryParity(CpuOpsFixture implementation) : RotaryParity(implementation);
+[Collection(CpuOpsCollection.Name)] public sealed class CpuOpsSwiGluParity(CpuOpsFixture implementation) : SwiGluParity(implementation);
 [Collection(CpuOpsCollection.Name)] public sealed class CpuOpsMatmulParity(CpuOpsFixture implementation) : MatmulParity(implementation);
 [Collection(CpuOpsCollection.Name)] public sealed class CpuOpsRowGatherParity(CpuOpsFixture implementation) : RowGatherParity(implementation);
 [Collection(CpuOpsCollection.Name)] public sealed class CpuOpsAttentionParity(CpuOpsFixture implementation) : AttentionParity(implementation);

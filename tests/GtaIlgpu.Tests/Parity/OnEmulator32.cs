@@ -22,6 +22,9 @@ public sealed class Emulator32Collection : ICollectionFixture<Emulator32Fixture>
 [Collection(Emulator32Collection.Name)] public sealed class Emulator32ElementwiseParity(Emulator32Fixture implementation) : ElementwiseParity(implementation);
 [Collection(Emulator32Collection.Name)] public sealed class Emulator32EncoderParity(Emulator32Fixture implementation) : EncoderParity(implementation);
 [Collection(Emulator32Collection.Name)] public sealed class Emulator32LayerNormParity(Emulator32Fixture implementation) : LayerNormParity(implementation);
+[Collection(Emulator32Collection.Name)] public sealed class Emulator32RmsNormParity(Emulator32Fixture implementation) : RmsNormParity(implementation);
+[Collection(Emulator32Collection.Name)] public sealed class Emulator32RotaryParity(Emulator32Fixture implementation) : RotaryParity(implementation);
+[Collection(Emulator32Collection.Name)] public sealed class Emulator32SwiGluParity(Emulator32Fixture implementation) : SwiGluParity(implementation);
 [Collection(Emulator32Collection.Name)] public sealed class Emulator32MatmulParity(Emulator32Fixture implementation) : MatmulParity(implementation);
 [Collection(Emulator32Collection.Name)] public sealed class Emulator32RowGatherParity(Emulator32Fixture implementation) : RowGatherParity(implementation);
 [Collection(Emulator32Collection.Name)] public sealed class Emulator32AttentionParity(Emulator32Fixture implementation) : AttentionParity(implementation);

@@ -18,6 +18,9 @@ public sealed class Emulator4Collection : ICollectionFixture<Emulator4Fixture>
 [Collection(Emulator4Collection.Name)] public sealed class Emulator4ElementwiseParity(Emulator4Fixture implementation) : ElementwiseParity(implementation);
 [Collection(Emulator4Collection.Name)] public sealed class Emulator4EncoderParity(Emulator4Fixture implementation) : EncoderParity(implementation);
 [Collection(Emulator4Collection.Name)] public sealed class Emulator4LayerNormParity(Emulator4Fixture implementation) : LayerNormParity(implementation);
+[Collection(Emulator4Collection.Name)] public sealed class Emulator4RmsNormParity(Emulator4Fixture implementation) : RmsNormParity(implementation);
+[Collection(Emulator4Collection.Name)] public sealed class Emulator4RotaryParity(Emulator4Fixture implementation) : RotaryParity(implementation);
+[Collection(Emulator4Collection.Name)] public sealed class Emulator4SwiGluParity(Emulator4Fixture implementation) : SwiGluParity(implementation);
 [Collection(Emulator4Collection.Name)] public sealed class Emulator4MatmulParity(Emulator4Fixture implementation) : MatmulParity(implementation);
 [Collection(Emulator4Collection.Name)] public sealed class Emulator4RowGatherParity(Emulator4Fixture implementation) : RowGatherParity(implementation);
 [Collection(Emulator4Collection.Name)] public sealed class Emulator4AttentionParity(Emulator4Fixture implementation) : AttentionParity(implementation);

@@ -33,6 +33,9 @@ public sealed class GpuCollection : ICollectionFixture<GpuFixture>
 [Collection(GpuCollection.Name)] public sealed class GpuElementwiseParity(GpuFixture implementation) : ElementwiseParity(implementation);
 [Collection(GpuCollection.Name)] public sealed class GpuEncoderParity(GpuFixture implementation) : EncoderParity(implementation);
 [Collection(GpuCollection.Name)] public sealed class GpuLayerNormParity(GpuFixture implementation) : LayerNormParity(implementation);
+[Collection(GpuCollection.Name)] public sealed class GpuRmsNormParity(GpuFixture implementation) : RmsNormParity(implementation);
+[Collection(GpuCollection.Name)] public sealed class GpuRotaryParity(GpuFixture implementation) : RotaryParity(implementation);
+[Collection(GpuCollection.Name)] public sealed class GpuSwiGluParity(GpuFixture implementation) : SwiGluParity(implementation);
 [Collection(GpuCollection.Name)] public sealed class GpuMatmulParity(GpuFixture implementation) : MatmulParity(implementation);
 [Collection(GpuCollection.Name)] public sealed class GpuRowGatherParity(GpuFixture implementation) : RowGatherParity(implementation);
 [Collection(GpuCollection.Name)] public sealed class GpuAttentionParity(GpuFixture implementation) : AttentionParity(implementation);

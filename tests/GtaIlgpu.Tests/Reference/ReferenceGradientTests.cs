@@ -11,31 +11,31 @@ namespace GtaIlgpu.Tests.Reference;
 /// </summary>
 public sealed class ReferenceGradientTests
 {
-    private const float H = 1e-3f;
+    internal const float H = 1e-3f;
     private static readonly ReferenceOps Ops = new();
 
-    private static HostBuffer<float> Buffer(float[] values)
+    internal static HostBuffer<float> Buffer(float[] values)
     {
         var buffer = new HostBuffer<float>(values.Length);
         values.CopyTo(buffer.Data, 0);
         return buffer;
     }
 
-    private static HostBuffer<int> Buffer(int[] values)
+    internal static HostBuffer<int> Buffer(int[] values)
     {
         var buffer = new HostBuffer<int>(values.Length);
         values.CopyTo(buffer.Data, 0);
         return buffer;
     }
 
-    private static float[] Random(Random rng, int n, float scale = 1f, float offset = 0f)
+    internal static float[] Random(Random rng, int n, float scale = 1f, float offset = 0f)
     {
         var x = new float[n];
         for (int i = 0; i < n; i++) x[i] = offset + scale * (2f * rng.NextSingle() - 1f);
         return x;
     }
 
-    private static double Weighted(float[] r, float[] y)
+    internal static double Weighted(float[] r, float[] y)
     {
         double s = 0;
         for (int i = 0; i < r.Length; i++) s += (double)r[i] * y[i];
@@ -46,7 +46,7 @@ public sealed class ReferenceGradientTests
     /// Compares (gradient − initial), the part the backward added, with central differences of loss()
     /// with respect to every element of input (which loss() must read).
     /// </summary>
-    private static void CheckGradient(string name, float[] input, float[] gradient, float[] initial, Func<double> loss)
+    internal static void CheckGradient(string name, float[] input, float[] gradient, float[] initial, Func<double> loss)
     {
         for (int i = 0; i < input.Length; i++)
         {

@@ -66,7 +66,7 @@ public sealed partial class ReferenceOps : IOps
             {
                 int id = tok[b * T + t];
                 for (int c = 0; c < C; c++)
-                    o[(b * T + t) * C + c] = te[id * C + c] + pe[t * C + c];
+                    o[(b * T + t) * C + c] = pe.IsEmpty ? te[id * C + c] : te[id * C + c] + pe[t * C + c];
             }
     }
 
@@ -81,7 +81,7 @@ public sealed partial class ReferenceOps : IOps
                 {
                     float g = d[(b * T + t) * C + c];
                     dte[id * C + c] += g;
-                    dpe[t * C + c] += g;
+                    if (!dpe.IsEmpty) dpe[t * C + c] += g;
                 }
             }
     }
@@ -91,7 +91,7 @@ public sealed partial class ReferenceOps : IOps
         var o = output.Span(); var tok = tokens.Span(); var pos = positions.Span(); var te = wte.Span(); var pe = wpe.Span();
         for (int b = 0; b < B; b++)
             for (int c = 0; c < C; c++)
-                o[b * C + c] = te[tok[b] * C + c] + pe[pos[b] * C + c];
+                o[b * C + c] = pe.IsEmpty ? te[tok[b] * C + c] : te[tok[b] * C + c] + pe[pos[b] * C + c];
     }
 
     public void LayerNormForward(BufferView<float> output, BufferView<float> mean, BufferView<float> rstd, BufferView<float> input, BufferView<float> weight, BufferView<float> bias, int N, int C)

@@ -114,11 +114,11 @@ public sealed partial class CpuOps : IOps
         OpShapes.AtLeast(op, "tokens", tokens.Length, B);
         OpShapes.AtLeast(op, "positions", positions.Length, B);
         OpShapes.AtLeast(op, "wte", wte.Length, C);
-        OpShapes.AtLeast(op, "wpe", wpe.Length, C);
+        OpShapes.Optional(op, "wpe", wpe.Length, C);
         CheckTokens(op, tokens, B, wte.Length / C);
         var pos = positions.Span();
         long maxT = wpe.Length / C;
-        for (int b = 0; b < B; b++)
+        for (int b = 0; b < B && !wpe.IsEmpty; b++)
             if (pos[b] < 0 || pos[b] >= maxT)
                 throw new ArgumentException($"{op}: position {pos[b]} of row {b} is outside the position table (maxT={maxT})");
         var kernel = new EncoderDecodeKernel(new HostArray<float>(output), new HostArray<int>(tokens), new HostArray<int>(positions), new HostArray<float>(wte), new HostArray<float>(wpe), C);
@@ -132,7 +132,7 @@ public sealed partial class CpuOps : IOps
         OpShapes.Positive(op, "C", C);
         OpShapes.AtLeast(op, "tokens", tokens.Length, (long)B * T);
         OpShapes.AtLeast(op, "token table", wte.Length, C);
-        OpShapes.AtLeast(op, "position table", wpe.Length, (long)T * C);
+        OpShapes.Optional(op, "position table", wpe.Length, (long)T * C);
     }
 
     /// <summary>Token ids index a table: a bad id is reported here rather than as an index error mid-op.</summary>
@@ -144,10 +144,14 @@ public sealed partial class CpuOps : IOps
                 throw new ArgumentException($"{op}: token {ids[i]} at index {i} is outside the token table (V={vocabulary})");
     }
 
+    /// <summary>An empty wpe (rotary families): the token row alone.</summary>
     private readonly struct EncoderForwardKernel(HostArray<float> output, HostArray<int> tokens, HostArray<float> wte, HostArray<float> wpe, int T, int C) : IRowKernel
     {
-        public void Run(int row) =>
-            CpuSimd.Add(wte.Slice(tokens[row] * C, C), wpe.Slice(row % T * C, C), output.Slice(row * C, C));
+        public void Run(int row)
+        {
+            if (wpe.IsEmpty) wte.Slice(tokens[row] * C, C).CopyTo(output.Slice(row * C, C));
+            else CpuSimd.Add(wte.Slice(tokens[row] * C, C), wpe.Slice(row % T * C, C), output.Slice(row * C, C));
+        }
     }
 
     private readonly struct EncoderBackwardKernel(HostArray<float> dwte, HostArray<float> dwpe, HostArray<float> doutput, HostArray<int> tokens, int B, int T, int C, int channelsPerItem) : IRowKernel
@@ -162,15 +166,18 @@ public sealed partial class CpuOps : IOps
                     int row = b * T + t;
                     var d = doutput.Slice(row * C + c0, width);
                     CpuSimd.AddInPlace(dwte.Slice(tokens[row] * C + c0, width), d);
-                    CpuSimd.AddInPlace(dwpe.Slice(t * C + c0, width), d);
+                    if (!dwpe.IsEmpty) CpuSimd.AddInPlace(dwpe.Slice(t * C + c0, width), d);
                 }
         }
     }
 
     private readonly struct EncoderDecodeKernel(HostArray<float> output, HostArray<int> tokens, HostArray<int> positions, HostArray<float> wte, HostArray<float> wpe, int C) : IRowKernel
     {
-        public void Run(int b) =>
-            CpuSimd.Add(wte.Slice(tokens[b] * C, C), wpe.Slice(positions[b] * C, C), output.Slice(b * C, C));
+        public void Run(int b)
+        {
+            if (wpe.IsEmpty) wte.Slice(tokens[b] * C, C).CopyTo(output.Slice(b * C, C));
+            else CpuSimd.Add(wte.Slice(tokens[b] * C, C), wpe.Slice(positions[b] * C, C), output.Slice(b * C, C));
+        }
     }
 
     // ---- layernorm ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ namespace GtaIlgpu.Backends.Cpu;
 /// guarantee the lengths; loads are unchecked. Every routine is a fixed sequence of operations for a
 /// given length, so results are bit-identical run to run.
 /// </summary>
-internal static class CpuSimd
+internal static partial class CpuSimd
 {
     private const int W = 8; // Vector256<float>.Count
 
