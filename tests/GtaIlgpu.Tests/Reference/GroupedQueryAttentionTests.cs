@@ -122,6 +122,37 @@ public sealed class GroupedQueryAttentionTests
         Assert.Equal(cacheA.Data, cacheB.Data);
     }
 
+    /// <summary>
+    /// Eight query heads on one kv head, each (b, head) a big enough work item for CpuLoops to run them on
+    /// different threads: any design that lets two threads accumulate into the same dk/dv would lose updates
+    /// here (or at least differ between runs). The result must match the reference and repeat bit for bit.
+    /// </summary>
+    [Fact]
+    public void CpuOps_backward_with_many_query_heads_per_kv_head_is_race_free_and_repeatable()
+    {
+        const int B = 1, T = 48, NH = 8, NKV = 1, hs = 32;
+        int W = (NH + 2 * NKV) * hs, C = NH * hs;
+        var rng = new Random(90);
+        var qkv = Buffer(Random(rng, B * T * W));
+        var att = new HostBuffer<float>(B * NH * T * T);
+        var reference = new ReferenceOps();
+        reference.AttentionForward(new HostBuffer<float>(B * T * C).View, att.View, qkv.View, B, T, NH, NKV, hs);
+        var doutput = Buffer(Random(rng, B * T * C));
+        var expected = new HostBuffer<float>(B * T * W);
+        reference.AttentionBackward(expected.View, new HostBuffer<float>(B * NH * T * T).View, doutput.View, qkv.View, att.View, B, T, NH, NKV, hs);
+
+        var cpu = new CpuOps();
+        float[]? first = null;
+        for (int run = 0; run < 4; run++)
+        {
+            var dqkv = new HostBuffer<float>(B * T * W);
+            cpu.AttentionBackward(dqkv.View, new HostBuffer<float>(B * NH * T * T).View, doutput.View, qkv.View, att.View, B, T, NH, NKV, hs);
+            Close(expected.Data, dqkv.Data, $"dqkv (run {run})", 1e-4);
+            if (first is null) first = dqkv.Data;
+            else Assert.Equal(first, dqkv.Data);
+        }
+    }
+
     [Fact]
     public void CpuOps_rejects_query_heads_that_are_not_a_multiple_of_kv_heads()
     {
