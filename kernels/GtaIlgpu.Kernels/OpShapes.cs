@@ -37,6 +37,21 @@ public static partial class OpShapes
         if (C % NH != 0) throw new ArgumentException($"{op}: channels C={C} are not divisible by heads NH={NH}");
     }
 
+    /// <summary>
+    /// Grouped-query attention sizes: NH query heads over NKV key/value heads (NH a multiple of NKV) of size hs.
+    /// Returns the qkv row width (NH+2·NKV)·hs after checking that every derived length fits a view.
+    /// </summary>
+    public static int AttentionHeads(string op, int NH, int NKV, int hs)
+    {
+        Positive(op, "NH", NH);
+        Positive(op, "NKV", NKV);
+        Positive(op, "hs", hs);
+        if (NH % NKV != 0) throw new ArgumentException($"{op}: query heads NH={NH} are not a multiple of key/value heads NKV={NKV}");
+        long width = ((long)NH + 2L * NKV) * hs;
+        if (width > MaxElements) throw new ArgumentException($"{op}: a qkv row of {width} elements is more than one view can address ({MaxElements})");
+        return (int)width;
+    }
+
     /// <summary>output (N,OC) = input (N,C) · weight (OC,C)ᵀ + bias (OC, optional): one check for every implementation.</summary>
     public static void MatmulForward(int N, int C, int OC, long output, long input, long weight, long bias)
     {

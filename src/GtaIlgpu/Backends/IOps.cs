@@ -73,31 +73,8 @@ public interface IOps
     /// <summary>destination row rows[r] = source (R,width) row r; the other destination rows are left as they are.</summary>
     void ScatterRows(BufferView<float> destination, BufferView<float> source, BufferView<int> rows, int R, int width);
 
-    // ---- attention ------------------------------------------------------------------------------
-    /// <summary>
-    /// Causal multi-head self-attention. qkv (B,T,3C) holds [q | k | v] per position, head h using
-    /// channels h·hs..(h+1)·hs of each part. att (B,NH,T,T) receives the softmax probabilities
-    /// (scale 1/√hs; entries above the diagonal are 0) and is saved for backward. output (B,T,C).
-    /// </summary>
-    void AttentionForward(BufferView<float> output, BufferView<float> att, BufferView<float> qkv, int B, int T, int C, int NH);
-
-    /// <summary>Accumulates dqkv (B,T,3C). scratch (B,NH,T,T) is overwritten freely.</summary>
-    void AttentionBackward(BufferView<float> dqkv, BufferView<float> scratch, BufferView<float> doutput, BufferView<float> qkv, BufferView<float> att, int B, int T, int C, int NH);
-
-    /// <summary>
-    /// Prefill: copies the k and v parts of qkv (B,T,3C) for positions t &lt; T into kvCache
-    /// (B,maxT,2C), whose row (b,t) holds [k | v].
-    /// </summary>
-    void KvCacheStore(BufferView<float> kvCache, BufferView<float> qkv, int B, int T, int C, int maxT);
-
-    /// <summary>
-    /// Decode step for one new token per sequence: writes the k and v parts of qkv (B,3C) into
-    /// kvCache at row (b, positions[b]), then output[b,:] = causal attention of that token's q over
-    /// cache rows 0..positions[b] (inclusive). output (B,C).
-    /// </summary>
-    void AttentionDecode(BufferView<float> output, BufferView<float> kvCache, BufferView<float> qkv, BufferView<int> positions, int B, int C, int NH, int maxT);
-
-    // ---- grouped-query attention (the Llama family; GPT-2 is the case NKV = NH, hs = C/NH) ----------
+    // ---- attention: grouped-query (the Llama family); GPT-2 is the case NKV = NH, hs = C/NH, whose
+    //      (C, NH) signatures live in AttentionOpsExtensions ------------------------------------------
     /// <summary>
     /// Causal self-attention with NH query heads over NKV key/value heads (NH a multiple of NKV) of size hs.
     /// qkv (B,T,(NH+2·NKV)·hs) holds [q (NH·hs) | k (NKV·hs) | v (NKV·hs)] per position; query head h reads

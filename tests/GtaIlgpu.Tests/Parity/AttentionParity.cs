@@ -1,9 +1,12 @@
+using GtaIlgpu.Tests.Reference;
+
 namespace GtaIlgpu.Tests.Parity;
 
 /// <summary>
 /// Causal attention forward and backward, the KV cache store and the decode step. T = 70 makes a row
 /// longer than the kernels' 64-thread group; T = 64 fills it (two 32-lane warps); a decode position
-/// past 256 crosses a key chunk; C = 66 gives a head size of 33.
+/// past 256 crosses a key chunk; C = 66 gives a head size of 33. The Gqa_ cases take NH query heads over
+/// NKV key/value heads of any size hs (the GPT-2 cases above go through the (C, NH) extension methods).
 /// </summary>
 public abstract class AttentionParity(OpsFixture fixture)
 {
@@ -157,5 +160,150 @@ public abstract class AttentionParity(OpsFixture fixture)
         var step = t.TestedValues(decoded);
         for (int b = 0; b < B; b++)
             Twins.AssertClose(forward.AsSpan((b * T + T - 1) * C, C).ToArray(), step.AsSpan(b * C, C).ToArray(), $"row {b}", 1e-5, 1e-5);
+    }
+
+    // ---- grouped-query attention: NH query heads over NKV key/value heads of size hs ----------------
+
+    /// <summary>(B, T, NH, NKV, hs): groups of 2 and 3, multi-query (NKV = 1), head sizes that are not C/NH of anything usual, odd T.</summary>
+    public static TheoryData<int, int, int, int, int> GqaShapes => new()
+    {
+        { 1, 5, 4, 2, 6 },
+        { 1, 7, 6, 2, 10 },
+        { 1, 3, 3, 1, 24 },
+        { 2, 5, 4, 1, 4 },
+        { 1, 4, 2, 2, 5 },  // NKV = NH with an odd head size
+    };
+
+    private static int Width(int NH, int NKV, int hs) => (NH + 2 * NKV) * hs;
+
+    [ParityTheory]
+    [MemberData(nameof(GqaShapes))]
+    public void Gqa_forward_matches_the_reference(int B, int T, int NH, int NKV, int hs)
+    {
+        using var t = new Twins(fixture, seed: 1000 + B + 10 * T + 100 * NH + 7 * NKV + hs);
+        var qkv = t.Random(B * T * Width(NH, NKV, hs), scale: 2f);
+        var output = t.Random(B * T * NH * hs, scale: 100f);
+        var att = t.Random(B * NH * T * T, scale: 100f);
+        t.Run((ops, s) => ops.AttentionForward(s[output], s[att], s[qkv], B, T, NH, NKV, hs));
+        t.AssertClose(att, "att", Tolerance, Tolerance);
+        t.AssertClose(output, "output", Tolerance, Tolerance);
+    }
+
+    [ParityTheory]
+    [MemberData(nameof(GqaShapes))]
+    public void Gqa_backward_accumulates_like_the_reference(int B, int T, int NH, int NKV, int hs)
+    {
+        using var t = new Twins(fixture, seed: 2000 + B + 10 * T + 100 * NH + 7 * NKV + hs);
+        int W = Width(NH, NKV, hs);
+        var qkv = t.Random(B * T * W, scale: 2f);
+        var probabilities = t.Random(B * NH * T * T);
+        var forward = t.Random(B * T * NH * hs);
+        t.Reference.Ops.AttentionForward(forward.Reference, probabilities.Reference, qkv.Reference, B, T, NH, NKV, hs);
+        var att = t.Upload(t.ReferenceValues(probabilities));
+
+        var doutput = t.Random(B * T * NH * hs);
+        var dqkv = t.Random(B * T * W);                  // pre-filled: the backward adds
+        var scratch = t.Random(B * NH * T * T, scale: 100f);
+        t.Run((ops, s) => ops.AttentionBackward(s[dqkv], s[scratch], s[doutput], s[qkv], s[att], B, T, NH, NKV, hs));
+        t.AssertClose(dqkv, "dqkv", Tolerance, Tolerance);
+    }
+
+    /// <summary>
+    /// Pins the head mapping on the implementation itself: GQA equals multi-head attention over qkv with every
+    /// key/value head repeated (Hugging Face's repeat_kv: kv head j serves query heads j·rep … j·rep + rep − 1),
+    /// the forward outputs and probabilities alike, and the GQA k/v gradients are the repeated heads' gradients summed.
+    /// </summary>
+    [ParityTheory]
+    [InlineData(1, 5, 4, 2, 6)]
+    [InlineData(1, 4, 6, 2, 3)]
+    [InlineData(2, 3, 3, 1, 8)]
+    public void Gqa_equals_multi_head_attention_over_repeated_kv_heads(int B, int T, int NH, int NKV, int hs)
+    {
+        using var t = new Twins(fixture, seed: 3000 + NH + NKV + hs);
+        int W = Width(NH, NKV, hs), C = NH * hs, N = B * T;
+        var values = t.Values(N * W, scale: 2f);
+        var repeatedValues = RepeatKv.Expand(values, N, NH, NKV, hs);
+        var ops = t.TestedOps;
+
+        var qkv = t.Upload(values);
+        var output = t.Random(N * C);
+        var att = t.Random(B * NH * T * T);
+        ops.AttentionForward(output.Tested, att.Tested, qkv.Tested, B, T, NH, NKV, hs);
+        var repeated = t.Upload(repeatedValues);
+        var repeatedOutput = t.Random(N * C);
+        var repeatedAtt = t.Random(B * NH * T * T);
+        ops.AttentionForward(repeatedOutput.Tested, repeatedAtt.Tested, repeated.Tested, B, T, NH, NH, hs);
+        Twins.AssertClose(t.TestedValues(repeatedAtt), t.TestedValues(att), "att", 1e-6, 1e-5);
+        Twins.AssertClose(t.TestedValues(repeatedOutput), t.TestedValues(output), "output", 1e-6, 1e-5);
+
+        var doutput = t.Random(N * C);
+        var dqkv = t.Upload(new float[N * W]);
+        ops.AttentionBackward(dqkv.Tested, t.Random(B * NH * T * T).Tested, doutput.Tested, qkv.Tested, att.Tested, B, T, NH, NKV, hs);
+        var dRepeated = t.Upload(new float[N * 3 * C]);
+        ops.AttentionBackward(dRepeated.Tested, t.Random(B * NH * T * T).Tested, doutput.Tested, repeated.Tested, repeatedAtt.Tested, B, T, NH, NH, hs);
+        Twins.AssertClose(RepeatKv.Reduce(t.TestedValues(dRepeated), N, NH, NKV, hs), t.TestedValues(dqkv), "dqkv", 1e-5, 1e-4);
+    }
+
+    [ParityTheory]
+    [InlineData(2, 3, 4, 2, 6, 5)]
+    [InlineData(3, 5, 3, 1, 10, 7)]
+    [InlineData(1, 4, 6, 3, 4, 4)]
+    public void Gqa_kv_cache_store_copies_k_and_v_rows_only(int B, int T, int NH, int NKV, int hs, int maxT)
+    {
+        using var t = new Twins(fixture, seed: 40 + B + NH);
+        var qkv = t.Random(B * T * Width(NH, NKV, hs));
+        var cache = t.Random(B * maxT * 2 * NKV * hs, scale: 100f); // rows t ≥ T must stay as they are
+        t.Run((ops, s) => ops.KvCacheStore(s[cache], s[qkv], B, T, NH, NKV, hs, maxT));
+        t.AssertClose(cache, "kvCache", 0, 0);
+    }
+
+    [ParityTheory]
+    [InlineData(2, 4, 2, 6, 6, new[] { 3, 0 })]
+    [InlineData(3, 6, 2, 10, 7, new[] { 0, 5, 6 })]
+    [InlineData(3, 3, 1, 24, 4, new[] { 3, 1, 2 })]
+    [InlineData(2, 4, 1, 4, 300, new[] { 299, 7 })] // multi-query over more keys than one 256-key chunk
+    public void Gqa_decode_matches_the_reference(int B, int NH, int NKV, int hs, int maxT, int[] positions)
+    {
+        using var t = new Twins(fixture, seed: 50 + B + NH + NKV + hs + maxT);
+        var qkv = t.Random(B * Width(NH, NKV, hs), scale: 2f);
+        var cache = t.Random(B * maxT * 2 * NKV * hs, scale: 2f);
+        var output = t.Random(B * NH * hs, scale: 100f);
+        var position = t.Upload(positions);
+        t.Run((ops, s) => ops.AttentionDecode(s[output], s[cache], s[qkv], s[position], B, NH, NKV, hs, maxT));
+        t.AssertClose(cache, "kvCache", 0, 0);
+        t.AssertClose(output, "output", Tolerance, Tolerance);
+    }
+
+    [ParityTheory]
+    [InlineData(2, 4, 4, 2, 6, 5)]
+    [InlineData(1, 5, 3, 1, 10, 5)]
+    public void Gqa_decode_after_prefill_equals_every_row_of_the_forward(int B, int T, int NH, int NKV, int hs, int maxT)
+    {
+        // Prefill positions 0..p−1, decode p: its output is the forward output at t = p, for every p.
+        using var t = new Twins(fixture, seed: 60 + T + NH);
+        int W = Width(NH, NKV, hs), C = NH * hs;
+        var values = t.Values(B * T * W);
+        var ops = t.TestedOps;
+        var output = t.Random(B * T * C);
+        ops.AttentionForward(output.Tested, t.Random(B * NH * T * T).Tested, t.Upload(values).Tested, B, T, NH, NKV, hs);
+        var forward = t.TestedValues(output);
+
+        for (int p = 0; p < T; p++)
+        {
+            var cache = t.Random(B * maxT * 2 * NKV * hs);
+            if (p > 0)
+            {
+                var prefix = new float[B * p * W];
+                for (int b = 0; b < B; b++) Array.Copy(values, b * T * W, prefix, b * p * W, p * W);
+                ops.KvCacheStore(cache.Tested, t.Upload(prefix).Tested, B, p, NH, NKV, hs, maxT);
+            }
+            var last = new float[B * W];
+            for (int b = 0; b < B; b++) Array.Copy(values, (b * T + p) * W, last, b * W, W);
+            var decoded = t.Random(B * C);
+            ops.AttentionDecode(decoded.Tested, cache.Tested, t.Upload(last).Tested, t.Upload(Enumerable.Repeat(p, B).ToArray()).Tested, B, NH, NKV, hs, maxT);
+            var step = t.TestedValues(decoded);
+            for (int b = 0; b < B; b++)
+                Twins.AssertClose(forward.AsSpan((b * T + p) * C, C).ToArray(), step.AsSpan(b * C, C).ToArray(), $"position {p}, row {b}", 1e-5, 1e-5);
+        }
     }
 }

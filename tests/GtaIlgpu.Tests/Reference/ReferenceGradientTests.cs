@@ -194,6 +194,34 @@ public sealed class ReferenceGradientTests
         CheckGradient("dqkv", qkv.Data, dqkv.Data, dqkv0, Loss);
     }
 
+    [Theory]
+    [InlineData(1, 4, 4, 2, 3)]  // groups of two
+    [InlineData(2, 3, 6, 2, 2)]  // groups of three
+    [InlineData(1, 5, 3, 1, 4)]  // multi-query
+    [InlineData(1, 3, 2, 2, 5)]  // NKV = NH, hs not tied to any C
+    public void GroupedQueryAttentionBackwardMatchesFiniteDifferences(int B, int T, int NH, int NKV, int hs)
+    {
+        int W = (NH + 2 * NKV) * hs;
+        var rng = new Random(50 + NH * 10 + NKV + hs);
+        var qkv = Buffer(Random(rng, B * T * W));
+        var output = new HostBuffer<float>(B * T * NH * hs);
+        var att = new HostBuffer<float>(B * NH * T * T);
+        var r = Random(rng, B * T * NH * hs);
+        double Loss()
+        {
+            Ops.AttentionForward(output.View, att.View, qkv.View, B, T, NH, NKV, hs);
+            return Weighted(r, output.Data);
+        }
+
+        Loss();
+        var dqkv0 = Random(rng, B * T * W);
+        var dqkv = Buffer(dqkv0);
+        var scratch = new HostBuffer<float>(B * NH * T * T);
+        Ops.AttentionBackward(dqkv.View, scratch.View, Buffer(r).View, qkv.View, att.View, B, T, NH, NKV, hs);
+
+        CheckGradient("dqkv", qkv.Data, dqkv.Data, dqkv0, Loss);
+    }
+
     [Fact]
     public void GeluBackwardMatchesFiniteDifferences()
     {

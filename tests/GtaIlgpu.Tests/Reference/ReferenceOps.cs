@@ -186,21 +186,25 @@ public sealed partial class ReferenceOps : IOps
         }
     }
 
-    public void AttentionForward(BufferView<float> output, BufferView<float> att, BufferView<float> qkv, int B, int T, int C, int NH)
+    // Grouped-query attention: qkv rows of W = (NH+2·NKV)·hs hold [q (NH·hs) | k (NKV·hs) | v (NKV·hs)];
+    // query head h reads key/value head h / (NH/NKV). GPT-2 is NKV = NH, hs = C/NH (W = 3C).
+    public void AttentionForward(BufferView<float> output, BufferView<float> att, BufferView<float> qkv, int B, int T, int NH, int NKV, int hs)
     {
         var o = output.Span(); var a = att.Span(); var q = qkv.Span();
-        int hs = C / NH;
+        int W = (NH + 2 * NKV) * hs, QC = NH * hs, KC = NKV * hs, rep = NH / NKV;
         double scale = 1.0 / Math.Sqrt(hs);
         var scores = new double[T];
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++)
+            {
+                int kvh = h / rep;
                 for (int t = 0; t < T; t++)
                 {
-                    int qOff = (b * T + t) * 3 * C + h * hs;
+                    int qOff = (b * T + t) * W + h * hs;
                     double max = double.NegativeInfinity;
                     for (int u = 0; u <= t; u++)
                     {
-                        int kOff = (b * T + u) * 3 * C + C + h * hs;
+                        int kOff = (b * T + u) * W + QC + kvh * hs;
                         double s = 0;
                         for (int i = 0; i < hs; i++) s += (double)q[qOff + i] * q[kOff + i];
                         scores[u] = s * scale;
@@ -213,28 +217,32 @@ public sealed partial class ReferenceOps : IOps
                     for (int i = 0; i < hs; i++)
                     {
                         double s = 0;
-                        for (int u = 0; u <= t; u++) s += scores[u] / sum * q[(b * T + u) * 3 * C + 2 * C + h * hs + i];
-                        o[(b * T + t) * C + h * hs + i] = (float)s;
+                        for (int u = 0; u <= t; u++) s += scores[u] / sum * q[(b * T + u) * W + QC + KC + kvh * hs + i];
+                        o[(b * T + t) * QC + h * hs + i] = (float)s;
                     }
                 }
+            }
     }
 
-    public void AttentionBackward(BufferView<float> dqkv, BufferView<float> scratch, BufferView<float> doutput, BufferView<float> qkv, BufferView<float> att, int B, int T, int C, int NH)
+    public void AttentionBackward(BufferView<float> dqkv, BufferView<float> scratch, BufferView<float> doutput, BufferView<float> qkv, BufferView<float> att, int B, int T, int NH, int NKV, int hs)
     {
         var dq = dqkv.Span(); var dy = doutput.Span(); var q = qkv.Span(); var a = att.Span();
-        int hs = C / NH;
+        int W = (NH + 2 * NKV) * hs, QC = NH * hs, KC = NKV * hs, rep = NH / NKV;
         double scale = 1.0 / Math.Sqrt(hs);
         var dAtt = new double[T];
+        // Query heads in order: a key/value head's gradient sums its query heads' contributions h = g·rep, g·rep+1, …
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++)
+            {
+                int kvh = h / rep;
                 for (int t = 0; t < T; t++)
                 {
                     int aRow = ((b * NH + h) * T + t) * T;
-                    int oOff = (b * T + t) * C + h * hs;
+                    int oOff = (b * T + t) * QC + h * hs;
                     // output = Σ_u att[u]·v[u]  →  datt[u] = dy·v[u], dv[u] += att[u]·dy
                     for (int u = 0; u <= t; u++)
                     {
-                        int vOff = (b * T + u) * 3 * C + 2 * C + h * hs;
+                        int vOff = (b * T + u) * W + QC + KC + kvh * hs;
                         double s = 0;
                         for (int i = 0; i < hs; i++)
                         {
@@ -246,11 +254,11 @@ public sealed partial class ReferenceOps : IOps
                     // softmax backward: dscore[u] = att[u]·(datt[u] − Σ_j att[j]·datt[j])
                     double dot = 0;
                     for (int u = 0; u <= t; u++) dot += a[aRow + u] * dAtt[u];
-                    int qOff = (b * T + t) * 3 * C + h * hs;
+                    int qOff = (b * T + t) * W + h * hs;
                     for (int u = 0; u <= t; u++)
                     {
                         double dScore = a[aRow + u] * (dAtt[u] - dot) * scale;
-                        int kOff = (b * T + u) * 3 * C + C + h * hs;
+                        int kOff = (b * T + u) * W + QC + kvh * hs;
                         for (int i = 0; i < hs; i++)
                         {
                             dq[qOff + i] += (float)(dScore * q[kOff + i]);
@@ -258,34 +266,37 @@ public sealed partial class ReferenceOps : IOps
                         }
                     }
                 }
+            }
     }
 
-    public void KvCacheStore(BufferView<float> kvCache, BufferView<float> qkv, int B, int T, int C, int maxT)
+    public void KvCacheStore(BufferView<float> kvCache, BufferView<float> qkv, int B, int T, int NH, int NKV, int hs, int maxT)
     {
         var cache = kvCache.Span(); var q = qkv.Span();
+        int W = (NH + 2 * NKV) * hs, QC = NH * hs, KV2 = 2 * NKV * hs;
         for (int b = 0; b < B; b++)
             for (int t = 0; t < T; t++)
-                for (int i = 0; i < 2 * C; i++)
-                    cache[(b * maxT + t) * 2 * C + i] = q[(b * T + t) * 3 * C + C + i];
+                for (int i = 0; i < KV2; i++)
+                    cache[(b * maxT + t) * KV2 + i] = q[(b * T + t) * W + QC + i];
     }
 
-    public void AttentionDecode(BufferView<float> output, BufferView<float> kvCache, BufferView<float> qkv, BufferView<int> positions, int B, int C, int NH, int maxT)
+    public void AttentionDecode(BufferView<float> output, BufferView<float> kvCache, BufferView<float> qkv, BufferView<int> positions, int B, int NH, int NKV, int hs, int maxT)
     {
         var o = output.Span(); var cache = kvCache.Span(); var q = qkv.Span(); var pos = positions.Span();
-        int hs = C / NH;
+        int W = (NH + 2 * NKV) * hs, QC = NH * hs, KC = NKV * hs, KV2 = 2 * KC, rep = NH / NKV;
         double scale = 1.0 / Math.Sqrt(hs);
         for (int b = 0; b < B; b++)
         {
             int p = pos[b];
-            for (int i = 0; i < 2 * C; i++) cache[(b * maxT + p) * 2 * C + i] = q[b * 3 * C + C + i];
+            for (int i = 0; i < KV2; i++) cache[(b * maxT + p) * KV2 + i] = q[b * W + QC + i];
             for (int h = 0; h < NH; h++)
             {
+                int kvh = h / rep;
                 var scores = new double[p + 1];
                 double max = double.NegativeInfinity;
                 for (int u = 0; u <= p; u++)
                 {
                     double s = 0;
-                    for (int i = 0; i < hs; i++) s += (double)q[b * 3 * C + h * hs + i] * cache[(b * maxT + u) * 2 * C + h * hs + i];
+                    for (int i = 0; i < hs; i++) s += (double)q[b * W + h * hs + i] * cache[(b * maxT + u) * KV2 + kvh * hs + i];
                     scores[u] = s * scale;
                     max = Math.Max(max, scores[u]);
                 }
@@ -294,8 +305,8 @@ public sealed partial class ReferenceOps : IOps
                 for (int i = 0; i < hs; i++)
                 {
                     double s = 0;
-                    for (int u = 0; u <= p; u++) s += scores[u] / sum * cache[(b * maxT + u) * 2 * C + C + h * hs + i];
-                    o[b * C + h * hs + i] = (float)s;
+                    for (int u = 0; u <= p; u++) s += scores[u] / sum * cache[(b * maxT + u) * KV2 + KC + kvh * hs + i];
+                    o[b * QC + h * hs + i] = (float)s;
                 }
             }
         }
