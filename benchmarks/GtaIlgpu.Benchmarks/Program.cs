@@ -151,7 +151,7 @@ static int RunEndToEnd(List<string> arguments, string results)
         ["steps"] = warmup.Fixed is int fixedSteps ? $"{fixedSteps} warm-up + {steps} measured (median)"
             : $"warm-up {new WarmupRule().Criterion}, then {steps} measured (median); every step's time in samplesNs/warmupNs",
         ["new tokens per row"] = newTokens.ToString(CultureInfo.InvariantCulture),
-        ["flops"] = "train 6·N + 12·L·C·T per token; rollout 2·N + 4·L·C·context per token; N = ModelConfig.MatmulParameters",
+        ["flops"] = "train 6·N + 12·L·(NH·hs)·T per token; rollout 2·N + 4·L·(NH·hs)·context per token; N = ModelConfig.MatmulParameters (NH·hs = C for GPT-2)",
     };
     foreach (var (key, value) in stepLines) configuration[key] = value;
     var run = new BenchmarkRun
