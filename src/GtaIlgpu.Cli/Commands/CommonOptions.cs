@@ -13,6 +13,18 @@ public static class CommonOptions
         DefaultValueFactory = _ => "auto",
     };
 
+    /// <summary>The architecture of a model built from scratch: gpt2 or llama (<see cref="GtaIlgpu.Model.ModelConfig.FromScratch"/>).</summary>
+    public static Option<string> Arch(string name, string what)
+    {
+        var option = new Option<string>(name)
+        {
+            Description = $"{what}: gpt2 (learned positions, LayerNorm, GELU MLP) or llama (rotary, RMSNorm, SwiGLU, grouped-query attention with half as many KV heads)",
+            DefaultValueFactory = _ => "gpt2",
+        };
+        option.AcceptOnlyFromAmong(GtaIlgpu.Model.ModelConfig.Architectures);
+        return option;
+    }
+
     public static Option<ulong> Seed(ulong value) => new("--seed")
     {
         Description = "seed for initialisation, data order and sampling",

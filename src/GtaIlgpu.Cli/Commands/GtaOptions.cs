@@ -38,6 +38,7 @@ public sealed class GtaOptions
     public readonly Option<float> LearningRate = new("--lr") { Description = "learning rate (constant after warmup)", DefaultValueFactory = _ => D.LearningRate };
     public readonly Option<int> EvalEvery = new("--eval-every") { Description = "validate every N steps", DefaultValueFactory = _ => D.EvalEvery };
     public readonly Option<int> EvalExamples = new("--eval-examples") { Description = "validation examples per check", DefaultValueFactory = _ => D.EvalExamples };
+    public readonly Option<string> BaseArch = CommonOptions.Arch("--base-arch", "base model built from scratch");
     public readonly Option<int> BaseLayers = new("--base-layers") { Description = "base model: transformer blocks", DefaultValueFactory = _ => DB.Layers };
     public readonly Option<int> BaseChannels = new("--base-channels") { Description = "base model: width", DefaultValueFactory = _ => DB.Channels };
     public readonly Option<int> BaseHeads = new("--base-heads") { Description = "base model: attention heads", DefaultValueFactory = _ => DB.Heads };
@@ -53,14 +54,14 @@ public sealed class GtaOptions
     {
         foreach (var option in new Option[] { Data, Task, Steps, Prompts, SftPrompts, Generations, Temperature, MaxCompletion, Mu, Beta, Epsilon, EpsilonHigh,
                      LossType, ScaleRewards, NoStdScaling, MaskTruncated, TopEntropyQuantile, ReuseSftBatch, Constraint, Lambda1, Lambda2, GuessByRl, LearningRate, EvalEvery, EvalExamples,
-                     Model, BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, BaseLearningRate, Device, Seed })
+                     Model, BaseArch, BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, BaseLearningRate, Device, Seed })
             command.Options.Add(option);
     }
 
     /// <summary>Only what building a base needs (for `gta base`).</summary>
     public void AddBaseTo(Command command)
     {
-        foreach (var option in new Option[] { Data, Task, MaxCompletion, BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, BaseLearningRate, Device, Seed })
+        foreach (var option in new Option[] { Data, Task, MaxCompletion, BaseArch, BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, BaseLearningRate, Device, Seed })
             command.Options.Add(option);
     }
 
@@ -101,7 +102,7 @@ public sealed class GtaOptions
 
     public BaseSettings Base(ParseResult p) => new()
     {
-        Layers = p.GetValue(BaseLayers), Channels = p.GetValue(BaseChannels), Heads = p.GetValue(BaseHeads),
+        Arch = p.GetValue(BaseArch)!, Layers = p.GetValue(BaseLayers), Channels = p.GetValue(BaseChannels), Heads = p.GetValue(BaseHeads),
         MaxSequence = p.GetValue(BaseSequence), PretrainSteps = p.GetValue(PretrainSteps), PrimeSteps = p.GetValue(PrimeSteps),
         LearningRate = p.GetValue(BaseLearningRate), MaxCompletionTokens = p.GetValue(MaxCompletion),
         Seed = p.GetValue(Seed) + 1000,

@@ -55,8 +55,7 @@ public static class PretrainCommand
         var text = new Option<FileInfo?>("--text") { Description = "training text: a .jsonl file (\"text\" field per line) or plain text (documents separated by blank lines); default: the embedded sentiment dataset's training sentences" };
         var output = new Option<DirectoryInfo>("--out") { Description = "run folder for the checkpoint and metrics", DefaultValueFactory = _ => new DirectoryInfo(Path.Combine("runs", "pretrain")) };
         var overwrite = new Option<bool>("--overwrite") { Description = "replace a run already in --out" };
-        var arch = new Option<string>("--arch") { Description = "gpt2 (learned positions, LayerNorm, GELU) or llama (rotary, RMSNorm, SwiGLU, grouped-query attention with half as many KV heads)", DefaultValueFactory = _ => "gpt2" };
-        arch.AcceptOnlyFromAmong(ModelConfig.Architectures);
+        var arch = CommonOptions.Arch("--arch", "model");
         var layers = new Option<int>("--layers") { Description = "transformer blocks", DefaultValueFactory = _ => 4 };
         var channels = new Option<int>("--channels") { Description = "model width", DefaultValueFactory = _ => 256 };
         var heads = new Option<int>("--heads") { Description = "attention heads", DefaultValueFactory = _ => 4 };

@@ -10,6 +10,8 @@ namespace GtaIlgpu.Gta;
 
 public sealed record BaseSettings
 {
+    /// <summary>The from-scratch base's architecture (see <see cref="ModelConfig.FromScratch"/>): gpt2 or llama.</summary>
+    public string Arch { get; init; } = "gpt2";
     public int Layers { get; init; } = 4;
     public int Channels { get; init; } = 128;
     public int Heads { get; init; } = 4;
@@ -44,7 +46,7 @@ public static class BaseModelBuilder
         var vocabulary = PromptFormat.BuildVocabulary(data.Train.Select(e => e.Text), labels, task);
         var format = new PromptFormat(vocabulary, task, labels);
         settings = settings with { MaxSequence = Window(settings.MaxSequence, format, settings.MaxCompletionTokens) };
-        var config = new ModelConfig(settings.Layers, settings.Channels, settings.Heads, vocabulary.Size, settings.MaxSequence);
+        var config = ModelConfig.FromScratch(settings.Arch, settings.Layers, settings.Channels, settings.Heads, vocabulary.Size, settings.MaxSequence);
         var model = new Transformer(backend, config);
         try
         {

@@ -126,6 +126,30 @@ public sealed class LlamaFamilyCommandsTests : IDisposable
         Assert.Equal(48, loaded.Model.Config.MlpWidth); // 8·16/3 = 42.7, rounded up to a multiple of 16
     }
 
+    /// <summary>`gta train --base-arch llama`: the from-scratch base is a Llama-style model; GTA trains it and `gta eval` reads the run.</summary>
+    [Fact]
+    public void Gta_train_with_a_llama_base_built_from_scratch_trains_and_evaluates()
+    {
+        string data = GtaIlgpu.Tests.Fixtures.DatasetFolder.WriteSynthetic(Path.Combine(_folder, "data"));
+        string run = Path.Combine(_folder, "run");
+        string[] tiny =
+        [
+            "--base-arch", "llama", "--steps", "2", "--prompts", "2", "--generations", "2", "--mu", "1", "--max-completion", "16", "--eval-every", "1",
+            "--eval-examples", "4", "--base-layers", "1", "--base-channels", "16", "--base-heads", "2", "--base-sequence", "64",
+            "--base-pretrain-steps", "2", "--base-prime-steps", "2", "--device", "cpu",
+        ];
+        Assert.Equal(0, CliErrors.Invoke(TrainCommand.Build(), [.. tiny, "--data", data, "--out", run]));
+        using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "checkpoint", "config.json"))))
+        {
+            Assert.Equal("llama", config.RootElement.GetProperty("model_type").GetString());
+            Assert.Equal(1, config.RootElement.GetProperty("num_key_value_heads").GetInt32());
+        }
+        Assert.Equal(2, File.ReadAllLines(Path.Combine(run, "metrics.jsonl")).Length);
+        string evalOut = Path.Combine(_folder, "eval.json");
+        Assert.Equal(0, CliErrors.Invoke(EvalCommand.Build(), ["--model", run, "--data", data, "--split", "test", "--out", evalOut, "--device", "cpu"]));
+        Assert.True(File.Exists(evalOut));
+    }
+
     [Fact]
     public void The_memory_plan_counts_what_the_layouts_allocate_and_refuses_what_does_not_fit()
     {

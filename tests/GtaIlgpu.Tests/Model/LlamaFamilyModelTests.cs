@@ -55,7 +55,11 @@ public static class FamilyConfigs
     }
 }
 
-/// <summary>Whole-model checks of every family: gradients, decoding, the fused layout and its names.</summary>
+/// <summary>
+/// Whole-model checks of every family, GPT-2 included: finite-difference gradients on the reference, decoding
+/// against the full forward, a whole training step on the CPU backend and the ILGPU kernels against the
+/// reference, the fused layout and its names.
+/// </summary>
 [Collection(IlgpuCollection.Name)]
 public class LlamaFamilyModelTests(IlgpuFixture ilgpu)
 {
