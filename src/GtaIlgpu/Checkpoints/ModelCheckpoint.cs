@@ -13,7 +13,7 @@ public sealed class LoadedModel(Transformer model, ITextTokenizer? tokenizer, st
     public string Folder { get; } = folder;
 
     public ITextTokenizer RequireTokenizer() => Tokenizer ??
-        throw new InvalidDataException($"{Folder}: no tokenizer found (expected {CompactVocabulary.FileName}, or {Gpt2BpeTokenizer.VocabFile} and {Gpt2BpeTokenizer.MergesFile})");
+        throw new InvalidDataException($"{Folder}: no tokenizer found (expected {CompactVocabulary.FileName}, {Gpt2BpeTokenizer.VocabFile} and {Gpt2BpeTokenizer.MergesFile}, {HuggingFaceBpeTokenizer.TokenizerJsonFile}, or {TiktokenFileTokenizer.OriginalFile})");
 
     public void Dispose() => Model.Dispose();
 }

@@ -55,8 +55,15 @@ public abstract class ByteLevelBpeTokenizer : ITextTokenizer
     /// <summary>The added tokens by id.</summary>
     public IReadOnlyList<AddedToken> AddedTokens { get; }
 
-    /// <summary>Whether the text between added tokens is NFC-normalised before BPE (Qwen).</summary>
+    /// <summary>Whether the tokenizer asks for NFC normalisation of the text between added tokens before BPE (Qwen).</summary>
     public bool NormalizesNfc => _nfc;
+
+    /// <summary>
+    /// Whether this process can NFC-normalise non-ASCII text. With InvariantGlobalization (this project's setting)
+    /// .NET has no Unicode normalisation data and returns the text unchanged: text already in NFC (nearly all text)
+    /// encodes as Hugging Face's tokenizer does, decomposed text (e + U+0301) keeps its combining marks.
+    /// </summary>
+    public static bool NfcAvailable { get; } = "e\u0301".Normalize(NormalizationForm.FormC) == "\u00e9";
 
     private int Resolve(string? name, string field, string source)
     {

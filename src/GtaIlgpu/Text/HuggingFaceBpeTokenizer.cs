@@ -32,10 +32,13 @@ public sealed class HuggingFaceBpeTokenizer : ByteLevelBpeTokenizer
     /// <summary>The pre-tokenizer's family: "qwen2", "llama3" or "gpt2".</summary>
     public string PreTokenizer { get; }
 
-    /// <summary>Whether a folder holds a tokenizer this class reads: tokenizer.json, or vocab.json + merges.txt of a Qwen2Tokenizer.</summary>
+    /// <summary>
+    /// Whether a folder holds a tokenizer this class reads: tokenizer.json, or vocab.json / merges.txt of a
+    /// Qwen2Tokenizer (either one, so that loading names the one missing).
+    /// </summary>
     public static bool IsPresentIn(string folder) =>
         File.Exists(Path.Combine(folder, TokenizerJsonFile))
-        || (File.Exists(Path.Combine(folder, VocabFile)) && File.Exists(Path.Combine(folder, MergesFile)) && HuggingFaceTokenizerConfig.TryLoad(folder)?.IsQwen2 == true);
+        || ((File.Exists(Path.Combine(folder, VocabFile)) || File.Exists(Path.Combine(folder, MergesFile))) && HuggingFaceTokenizerConfig.TryLoad(folder)?.IsQwen2 == true);
 
     /// <summary>tokenizer.json when the folder has one, else vocab.json + merges.txt.</summary>
     public static HuggingFaceBpeTokenizer Load(string folder) =>
