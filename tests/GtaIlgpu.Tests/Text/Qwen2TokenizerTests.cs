@@ -180,6 +180,39 @@ public class Qwen2TokenizerTests
     }
 
     [Fact]
+    public void Qwen_tokenizer_json_with_nfc_and_qwen2_split_reads_digits_one_by_one()
+    {
+        string folder = NewFolder("qwen-json");
+        try
+        {
+            // Qwen's tokenizer.json: normalizer NFC, Split with PRETOKENIZE_REGEX, then ByteLevel.
+            WriteLlama3(folder, pattern: PreTokenizers.Qwen2Pattern, normalizer: new System.Text.Json.Nodes.JsonObject { ["type"] = "NFC" });
+            var tokenizer = LoadQwen(folder);
+            Assert.Equal("qwen2", tokenizer.PreTokenizer);
+            Assert.True(tokenizer.NormalizesNfc);
+            Assert.Equal(['1', '2', '3', '4', '5'], tokenizer.Encode("12345"));
+        }
+        finally { Delete(folder); }
+    }
+
+    [Fact]
+    public void Gpt2_token_bytes_map_back_through_the_byte_alphabet()
+    {
+        string folder = NewFolder("gpt2-bytes");
+        try
+        {
+            WriteQwen2(folder);
+            File.Delete(Path.Combine(folder, "tokenizer_config.json"));
+            var gpt2 = Assert.IsType<Gpt2BpeTokenizer>(ModelCheckpoint.LoadTokenizer(folder));
+            Assert.Equal(" the"u8.ToArray(), gpt2.TokenBytes(GThe)); // "Ġthe"
+            Assert.Equal(new byte[] { 0x0A, 0x0A }, gpt2.TokenBytes(NewLines)); // "ĊĊ"
+            const string text = "Hi 中文 😀\n\n";
+            Assert.Equal(Encoding.UTF8.GetBytes(text), ConcatTokenBytes(gpt2.TokenBytes, gpt2.Encode(text)));
+        }
+        finally { Delete(folder); }
+    }
+
+    [Fact]
     public void A_gpt2_folder_still_loads_as_gpt2()
     {
         string folder = NewFolder("gpt2");
