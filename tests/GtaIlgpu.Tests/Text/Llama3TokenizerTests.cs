@@ -66,7 +66,7 @@ public class Llama3TokenizerTests
         try
         {
             var tokenizer = Assert.IsType<TiktokenFileTokenizer>(ModelCheckpoint.LoadTokenizer(folder));
-            // Meta's llama3 tokenizer.py: 256 specials from len(mergeable_ranks) (here 268, as 128,000 in Llama 3):
+            // Meta's llama3 tokenizer.py: 256 specials from len(mergeable_ranks) (here 269, as 128,000 in Llama 3):
             // begin, end, reserved 0–3, start_header, end_header, reserved 4, eot, reserved 5–250.
             int first = BpeCount;
             Assert.Equal(first + 256, tokenizer.VocabularySize);
@@ -109,6 +109,7 @@ public class Llama3TokenizerTests
             var tokenizer = Load(folder);
             Assert.Equal([Don, QuoteT], tokenizer.Encode("don't"));      // "don" | "'t"
             Assert.Equal(['I', QuoteM], tokenizer.Encode("I'M"));       // (?i:'m): "I" | "'M"
+            Assert.Equal(['X', '\'', 'S', 'o'], tokenizer.Encode("X'So")); // (?i:'s): "X" | "'S" | "o", not "'So" → ' So
             Assert.Equal([GThe, 't', He], tokenizer.Encode(" thethe"));  // one piece; " the" merges, "the" → t he
             Assert.Equal(['a', Spaces, ' ', 'b'], tokenizer.Encode("a   b")); // "a" | "  " | " b"
             Assert.Equal(['a', Spaces], tokenizer.Encode("a  "));
@@ -125,8 +126,8 @@ public class Llama3TokenizerTests
         try
         {
             var tokenizer = Load(folder);
-            // "don" is a token: either way 267. " the": 258. In tokenizer.json "xyz" (268) is a token no merge makes:
-            // ignore_merges takes it whole; the tiktoken file has no "xyz" (its 268 is <|begin_of_text|>): x y z.
+            // " the": 258. In tokenizer.json "xyz" (269) is a token no merge makes: ignore_merges takes it whole;
+            // the tiktoken file has no "xyz" (its 269 is <|begin_of_text|>): x y z.
             Assert.Equal([GThe], tokenizer.Encode(" the"));
             Assert.Equal(format == "tiktoken" ? ['x', 'y', 'z'] : [Xyz], tokenizer.Encode("xyz"));
         }

@@ -25,7 +25,7 @@ public class Qwen2TokenizerTests
             var tokenizer = LoadQwen(folder);
             Assert.Equal("qwen2", tokenizer.PreTokenizer);
             Assert.True(tokenizer.NormalizesNfc);
-            Assert.Equal(271, tokenizer.VocabularySize); // 268 BPE tokens + 3 added
+            Assert.Equal(272, tokenizer.VocabularySize); // 269 BPE tokens + 3 added
             Assert.Equal(ImEnd, tokenizer.EndOfTextId);   // eos_token "<|im_end|>"
             Assert.Equal(QwenEndOfText, tokenizer.PadId); // pad_token "<|endoftext|>"
             Assert.Equal(-1, tokenizer.BeginOfTextId);    // bos_token null
@@ -64,6 +64,8 @@ public class Qwen2TokenizerTests
             Assert.Equal([Don, QuoteT], tokenizer.Encode("don't"));
             // "I'M" → "I" | "'M" ((?i:'m) matches the capital M); ' M → 'M (rank 6). GPT-2's regex gives I | ' | M.
             Assert.Equal(['I', QuoteM], tokenizer.Encode("I'M"));
+            // "X'So" → "X" | "'S" | "o" only with (?i:'s): case-sensitively "'So" would be one letter run, S o → So (rank 12).
+            Assert.Equal(['X', '\'', 'S', 'o'], tokenizer.Encode("X'So"));
             // " thethe" is one letter run with its space: Ġ t h e t h e → Ġt (0), he (1, both) → Ġthe (2); t he stays.
             Assert.Equal([GThe, 't', He], tokenizer.Encode(" thethe"));
         }
@@ -173,7 +175,7 @@ public class Qwen2TokenizerTests
 
             WriteQwen2(folder, merges: [.. Merges, ("zz", "q")]);
             var unknown = Assert.Throws<InvalidDataException>(() => ModelCheckpoint.LoadTokenizer(folder));
-            Assert.Contains("merges.txt:14", unknown.Message); // line 1 is "#version", the 13th merge is line 14
+            Assert.Contains("merges.txt:15", unknown.Message); // line 1 is "#version", the 14th merge is line 15
             Assert.Contains("'zz q'", unknown.Message);
         }
         finally { Delete(folder); }

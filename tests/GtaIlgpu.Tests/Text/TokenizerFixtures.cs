@@ -15,18 +15,19 @@ namespace GtaIlgpu.Tests.Text;
 /// rank 3  1 2   → 12   259      rank 9  Ġ Ġ   → ĠĠ   265
 /// rank 4  3 4   → 34   260      rank 10 d o   → do   266
 /// rank 5  12 3  → 123  261      rank 11 do n  → don  267
+///                                rank 12 S o   → So   268
 /// </code>
-/// The tiktoken file holds the same 268 byte strings with rank = id.
+/// The tiktoken file holds the same 269 byte strings with rank = id.
 /// </summary>
 internal static class TokenizerFixtures
 {
-    public const int Gt = 256, He = 257, GThe = 258, T12 = 259, T34 = 260, T123 = 261, QuoteM = 262, QuoteT = 263, NewLines = 264, Spaces = 265, Do = 266, Don = 267;
-    public const int BpeCount = 268;
+    public const int Gt = 256, He = 257, GThe = 258, T12 = 259, T34 = 260, T123 = 261, QuoteM = 262, QuoteT = 263, NewLines = 264, Spaces = 265, Do = 266, Don = 267, So = 268;
+    public const int BpeCount = 269;
 
     public static readonly (string Left, string Right)[] Merges =
     [
         ("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("1", "2"), ("3", "4"), ("12", "3"),
-        ("'", "M"), ("'", "t"), ("Ċ", "Ċ"), ("Ġ", "Ġ"), ("d", "o"), ("do", "n"),
+        ("'", "M"), ("'", "t"), ("Ċ", "Ċ"), ("Ġ", "Ġ"), ("d", "o"), ("do", "n"), ("S", "o"),
     ];
 
     public static Dictionary<string, int> Vocabulary()
@@ -55,7 +56,7 @@ internal static class TokenizerFixtures
     };
 
     public static readonly string[] QwenSpecials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
-    public const int QwenEndOfText = 268, ImStart = 269, ImEnd = 270;
+    public const int QwenEndOfText = 269, ImStart = 270, ImEnd = 271;
 
     /// <summary>Qwen2's layout: vocab.json, merges.txt ("#version: 0.2" first) and tokenizer_config.json with added_tokens_decoder.</summary>
     public static void WriteQwen2(string folder, string eos = "<|im_end|>", IEnumerable<(string, string)>? merges = null, bool withMerges = true)
@@ -80,8 +81,8 @@ internal static class TokenizerFixtures
     }
 
     public static readonly string[] Llama3Specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"];
-    /// <summary>In the Llama 3 tokenizer.json the vocabulary also holds "xyz" (268), a token no merge makes.</summary>
-    public const int Xyz = 268, BeginOfText = 269, EndOfText = 270, StartHeader = 271, EndHeader = 272, EotId = 273;
+    /// <summary>In the Llama 3 tokenizer.json the vocabulary also holds "xyz" (269), a token no merge makes.</summary>
+    public const int Xyz = 269, BeginOfText = 270, EndOfText = 271, StartHeader = 272, EndHeader = 273, EotId = 274;
 
     /// <summary>
     /// Llama 3's tokenizer.json: no normalizer, Sequence[Split(Llama 3's regex, Isolated), ByteLevel], model BPE with
@@ -137,7 +138,7 @@ internal static class TokenizerFixtures
         }
     }
 
-    /// <summary>Llama 3's original/tokenizer.model: "base64(bytes) rank" per line, the same 268 tokens with rank = id.</summary>
+    /// <summary>Llama 3's original/tokenizer.model: "base64(bytes) rank" per line, the same 269 tokens with rank = id.</summary>
     public static void WriteTiktoken(string folder, string relative = "original/tokenizer.model")
     {
         string path = Path.Combine(folder, relative);
