@@ -13,7 +13,7 @@ public sealed class LoadedModel(Transformer model, ITextTokenizer? tokenizer, st
     public string Folder { get; } = folder;
 
     public ITextTokenizer RequireTokenizer() => Tokenizer ??
-        throw new InvalidDataException($"{Folder}: no tokenizer found (expected {CompactVocabulary.FileName}, or {Gpt2BpeTokenizer.VocabFile} and {Gpt2BpeTokenizer.MergesFile})");
+        throw new InvalidDataException($"{Folder}: no tokenizer found (expected {CompactVocabulary.FileName}, {Gpt2BpeTokenizer.VocabFile} and {Gpt2BpeTokenizer.MergesFile}, {HuggingFaceBpeTokenizer.TokenizerJsonFile}, or {TiktokenFileTokenizer.OriginalFile})");
 
     public void Dispose() => Model.Dispose();
 }
@@ -116,12 +116,22 @@ public static class ModelCheckpoint
         }
     }
 
-    /// <summary>Our compact vocabulary when the folder has one, else GPT-2's vocab.json + merges.txt, else null.</summary>
+    /// <summary>
+    /// The folder's tokenizer: our compact vocabulary when it has one; vocab.json + merges.txt as GPT-2's, unless
+    /// tokenizer_config.json names Qwen2Tokenizer (Qwen2/Qwen3: then tokenizer.json when present, else vocab.json +
+    /// merges.txt with Qwen2's rules); else tokenizer.json (byte-level BPE: Llama 3, Qwen); else a tiktoken
+    /// tokenizer.model (Llama 3's original/tokenizer.model); null when there is none. A SentencePiece
+    /// tokenizer.model (Llama 2) and tokenizer.json models other than byte-level BPE are refused.
+    /// </summary>
     public static ITextTokenizer? LoadTokenizer(string folder)
     {
         string compact = Path.Combine(folder, VocabularyFile);
         if (File.Exists(compact)) return CompactVocabulary.Load(compact);
-        if (Gpt2BpeTokenizer.IsPresentIn(folder)) return Gpt2BpeTokenizer.Load(folder);
+        bool qwen2 = HuggingFaceTokenizerConfig.TryLoad(folder)?.IsQwen2 == true;
+        if (Gpt2BpeTokenizer.IsPresentIn(folder) && !qwen2) return Gpt2BpeTokenizer.Load(folder);
+        if (HuggingFaceBpeTokenizer.IsPresentIn(folder)) return HuggingFaceBpeTokenizer.Load(folder);
+        if (File.Exists(Path.Combine(folder, TiktokenFileTokenizer.OriginalFile)) || File.Exists(Path.Combine(folder, "tokenizer.model")))
+            return TiktokenFileTokenizer.Load(folder); // refuses a SentencePiece model, naming the file
         return null;
     }
 

@@ -154,6 +154,17 @@ public sealed partial class Gpt2BpeTokenizer : ITextTokenizer
         return text.ToString();
     }
 
+    private Dictionary<int, string>? _tokenOfId;
+
+    /// <summary>The UTF-8 bytes a token stands for: a vocabulary token mapped back through GPT-2's byte alphabet, or an added token's text.</summary>
+    public byte[] TokenBytes(int id)
+    {
+        if (_addedById.TryGetValue(id, out var added)) return Encoding.UTF8.GetBytes(added);
+        _tokenOfId ??= JsonSerializer.Deserialize<Dictionary<string, int>>(_vocabBytes)!.ToDictionary(t => t.Value, t => t.Key);
+        if (!_tokenOfId.TryGetValue(id, out var token)) throw new ArgumentOutOfRangeException(nameof(id), $"token id {id} is not in the vocabulary of {VocabularySize}");
+        return ByteLevel.TryToBytes(token) ?? Encoding.UTF8.GetBytes(token);
+    }
+
     public void Save(string folder)
     {
         AtomicFile.Write(Path.Combine(folder, VocabFile), s => s.Write(_vocabBytes));
