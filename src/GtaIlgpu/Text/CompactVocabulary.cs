@@ -16,7 +16,7 @@ public sealed class CompactVocabulary : ITextTokenizer
     public const string EndOfText = "<|endoftext|>";
     public const string Unknown = "<|unk|>";
 
-    private static readonly Lazy<Tokenizer> Gpt2 = new(() => TiktokenTokenizer.CreateForModel("gpt2"));
+    private static readonly Lazy<TiktokenTokenizer> Gpt2 = new(() => TiktokenTokenizer.CreateForModel("gpt2"));
 
     private readonly Dictionary<int, int> _denseOf;
     private readonly Dictionary<string, int> _specialIds;
@@ -86,6 +86,26 @@ public sealed class CompactVocabulary : ITextTokenizer
         Flush();
         return text.ToString();
     }
+
+    /// <summary>A special token's text in UTF-8, or the bytes of the GPT-2 token a dense id stands for.</summary>
+    public byte[] TokenBytes(int id)
+    {
+        if (id < 0 || id >= Size) throw new ArgumentOutOfRangeException(nameof(id), $"token id {id} is outside the vocabulary of {Size}");
+        if (id < Specials.Count) return System.Text.Encoding.UTF8.GetBytes(Specials[id]);
+        return (byte[])Gpt2Bytes.Value[Gpt2Ids[id - Specials.Count]].Clone();
+    }
+
+    /// <summary>
+    /// GPT-2 id → the token's bytes: the encoder's own id → UTF-8 bytes map (TiktokenTokenizer.Decoder, not
+    /// public in Microsoft.ML.Tokenizers 2.0, hence read by reflection once).
+    /// </summary>
+    private static readonly Lazy<Dictionary<int, byte[]>> Gpt2Bytes = new(() =>
+    {
+        var property = typeof(TiktokenTokenizer).GetProperty("Decoder", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic)
+            ?? throw new InvalidOperationException("Microsoft.ML.Tokenizers' TiktokenTokenizer has no Decoder map (id → bytes) in this version");
+        var decoder = (IReadOnlyDictionary<int, ReadOnlyMemory<byte>>)property.GetValue(Gpt2.Value)!;
+        return decoder.ToDictionary(e => e.Key, e => e.Value.ToArray());
+    });
 
     private sealed record Stored(
         [property: JsonPropertyName("format")] string Format,

@@ -17,6 +17,14 @@ public interface ITextTokenizer
     string Decode(IEnumerable<int> ids);
 
     /// <summary>
+    /// The UTF-8 bytes the token stands for (a special token's text in UTF-8). A byte-level BPE piece may
+    /// be part of one character, so these bytes need not be valid UTF-8 on their own; the bytes of a token
+    /// sequence, concatenated, are the UTF-8 of its decoded text. The prompt format locates tags and spans
+    /// by these byte offsets, whatever the tokenization.
+    /// </summary>
+    byte[] TokenBytes(int id);
+
+    /// <summary>
     /// The id of a string that is one special token of its own (end-of-text, the GTA tags), never split
     /// by BPE. The prompt format needs its tags as such tokens.
     /// </summary>
