@@ -21,7 +21,7 @@ public static class BaseCommand
         var options = new GtaOptions();
         var output = new Option<DirectoryInfo>("--out") { Description = "base folder", DefaultValueFactory = _ => new DirectoryInfo(Path.Combine("runs", "base")) };
         var overwrite = new Option<bool>("--overwrite") { Description = "replace a base already in --out" };
-        var from = new Option<DirectoryInfo?>("--from") { Description = "start from a downloaded Hugging Face GPT-2 folder (config.json, model.safetensors, vocab.json, merges.txt) instead of a model built from scratch: the six tags become new tokens (embedding rows at the mean of the existing ones), language-model pretraining is skipped and the format is primed; --base-layers, --base-channels, --base-heads, --base-sequence and --base-pretrain-steps do not apply" };
+        var from = new Option<DirectoryInfo?>("--from") { Description = "start from a downloaded Hugging Face folder instead of a model built from scratch: GPT-2 (config.json, model.safetensors, vocab.json, merges.txt; the six tags become new tokens, embedding rows at the mean of the existing ones) or Llama 3 / Qwen2 / Qwen3 (weights, config.json and tokenizer files; the tags stay text its tokenizer spells, prompts follow --chat); language-model pretraining is skipped and the format is primed (--base-prime-steps, 0 to skip); --base-layers, --base-channels, --base-heads and --base-pretrain-steps do not apply" };
         var command = new Command("base", "build the base model for a dataset (it follows the formats but knows nothing of the task) and save it");
         options.AddBaseTo(command);
         command.Options.Add(output);
@@ -40,7 +40,7 @@ public static class BaseCommand
         AnsiConsole.MarkupLineInterpolated($"[grey]data:[/] {data.Name}: {data.Train.Count} train; labels {string.Join(", ", data.Labels)}");
         using var backend = CommonOptions.OpenBackend(p.GetValue(options.Device)!);
         if (from is not null && !PretrainedBase.IsHuggingFaceFolder(from))
-            throw new DirectoryNotFoundException($"--from {from}: not a Hugging Face GPT-2 folder (needs config.json, model.safetensors, vocab.json and merges.txt)");
+            throw new DirectoryNotFoundException($"--from {from}: not a Hugging Face model folder (needs config.json, model.safetensors or its shards, and a tokenizer: vocab.json + merges.txt, tokenizer.json or original/tokenizer.model)");
         var (model, format) = from is null ? GtaRunner.BuildBase(backend, data, settings, task) : GtaRunner.BuildPretrainedBase(backend, data, from, settings, task);
         using (model)
         {

@@ -38,6 +38,11 @@ public sealed class GtaOptions
     public readonly Option<float> LearningRate = new("--lr") { Description = "learning rate (constant after warmup)", DefaultValueFactory = _ => D.LearningRate };
     public readonly Option<int> EvalEvery = new("--eval-every") { Description = "validate every N steps", DefaultValueFactory = _ => D.EvalEvery };
     public readonly Option<int> EvalExamples = new("--eval-examples") { Description = "validation examples per check", DefaultValueFactory = _ => D.EvalExamples };
+    public readonly Option<string> Chat = new Option<string>("--chat")
+    {
+        Description = "a downloaded Llama/Qwen model's prompts: on (its chat template: system turn with the task and labels, user turn with the text), off (the plain prompt), auto (on when its tokenizer_config.json has a chat_template)",
+        DefaultValueFactory = _ => "auto",
+    }.AcceptOnlyFromAmong("auto", "on", "off");
     public readonly Option<string> BaseArch = CommonOptions.Arch("--base-arch", "base model built from scratch");
     public readonly Option<int> BaseLayers = new("--base-layers") { Description = "base model: transformer blocks", DefaultValueFactory = _ => DB.Layers };
     public readonly Option<int> BaseChannels = new("--base-channels") { Description = "base model: width", DefaultValueFactory = _ => DB.Channels };
@@ -45,7 +50,7 @@ public sealed class GtaOptions
     public readonly Option<int> BaseSequence = new("--base-sequence") { Description = "base model: maximum sequence", DefaultValueFactory = _ => DB.MaxSequence };
     public readonly Option<int> PretrainSteps = new("--base-pretrain-steps") { Description = "base model: language-model steps on the training texts", DefaultValueFactory = _ => DB.PretrainSteps };
     public readonly Option<int> PrimeSteps = new("--base-prime-steps") { Description = "base model: format-priming steps (random labels)", DefaultValueFactory = _ => DB.PrimeSteps };
-    public readonly Option<DirectoryInfo?> Model = new("--model") { Description = "start from a base saved by `gta base` instead of building one, or from a Hugging Face GPT-2 folder (config.json, model.safetensors, vocab.json, merges.txt), which gets the tags as new tokens and format priming first (no language-model pretraining)" };
+    public readonly Option<DirectoryInfo?> Model = new("--model") { Description = "start from a base saved by `gta base` instead of building one, or from a Hugging Face folder: GPT-2 (config.json, model.safetensors, vocab.json, merges.txt; the tags become new tokens) or Llama/Qwen2/Qwen3 (its tokenizer spells the tags as text; --chat), with format priming first (no language-model pretraining)" };
     public readonly Option<float> BaseLearningRate = new("--base-lr") { Description = "base model: peak learning rate of language modelling and format priming (a downloaded GPT-2 wants less, e.g. 1e-4)", DefaultValueFactory = _ => DB.LearningRate };
     public readonly Option<string> Device = CommonOptions.Device();
     public readonly Option<ulong> Seed = CommonOptions.Seed(D.Seed);
@@ -54,14 +59,14 @@ public sealed class GtaOptions
     {
         foreach (var option in new Option[] { Data, Task, Steps, Prompts, SftPrompts, Generations, Temperature, MaxCompletion, Mu, Beta, Epsilon, EpsilonHigh,
                      LossType, ScaleRewards, NoStdScaling, MaskTruncated, TopEntropyQuantile, ReuseSftBatch, Constraint, Lambda1, Lambda2, GuessByRl, LearningRate, EvalEvery, EvalExamples,
-                     Model, BaseArch, BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, BaseLearningRate, Device, Seed })
+                     Model, Chat, BaseArch, BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, BaseLearningRate, Device, Seed })
             command.Options.Add(option);
     }
 
     /// <summary>Only what building a base needs (for `gta base`).</summary>
     public void AddBaseTo(Command command)
     {
-        foreach (var option in new Option[] { Data, Task, MaxCompletion, BaseArch, BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, BaseLearningRate, Device, Seed })
+        foreach (var option in new Option[] { Data, Task, MaxCompletion, Chat, BaseArch, BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, BaseLearningRate, Device, Seed })
             command.Options.Add(option);
     }
 
@@ -102,7 +107,7 @@ public sealed class GtaOptions
 
     public BaseSettings Base(ParseResult p) => new()
     {
-        Arch = p.GetValue(BaseArch)!, Layers = p.GetValue(BaseLayers), Channels = p.GetValue(BaseChannels), Heads = p.GetValue(BaseHeads),
+        Arch = p.GetValue(BaseArch)!, Chat = Enum.Parse<ChatMode>(p.GetValue(Chat)!, ignoreCase: true), Layers = p.GetValue(BaseLayers), Channels = p.GetValue(BaseChannels), Heads = p.GetValue(BaseHeads),
         MaxSequence = p.GetValue(BaseSequence), PretrainSteps = p.GetValue(PretrainSteps), PrimeSteps = p.GetValue(PrimeSteps),
         LearningRate = p.GetValue(BaseLearningRate), MaxCompletionTokens = p.GetValue(MaxCompletion),
         Seed = p.GetValue(Seed) + 1000,

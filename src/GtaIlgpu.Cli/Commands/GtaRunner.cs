@@ -62,7 +62,7 @@ public static class GtaRunner
                 return (primed.Model, primed.Format, new Dictionary<string, object?> { ["from"] = folder.FullName, ["settings"] = baseSettings });
             }
             if (!BaseCheckpoint.IsBase(folder.FullName))
-                throw new InvalidDataException($"--model {folder.FullName}: neither a base of gta base ({BaseCheckpoint.InfoFile}) nor a Hugging Face GPT-2 folder ({ModelCheckpoint.ConfigFile}, {ModelCheckpoint.ModelFile}, {Gpt2BpeTokenizer.VocabFile}, {Gpt2BpeTokenizer.MergesFile})");
+                throw new InvalidDataException($"--model {folder.FullName}: neither a base of gta base ({BaseCheckpoint.InfoFile}) nor a Hugging Face model folder ({ModelCheckpoint.ConfigFile}, weights, and a tokenizer: {Gpt2BpeTokenizer.VocabFile} + {Gpt2BpeTokenizer.MergesFile}, tokenizer.json or original/tokenizer.model)");
             var (model, format) = BaseCheckpoint.Load(folder.FullName, backend, data.Labels);
             AnsiConsole.MarkupLineInterpolated(
                 $"[grey]base:[/] {folder.FullName}: {model.Config.Describe(model.Layout.ParameterCount)}");
@@ -224,7 +224,7 @@ public static class GtaRunner
                                 $"{method,-4} step {m.Step,4}: format reward {m.FormatRewardMean:F2}, accuracy reward {m.AccuracyRewardMean:F2}; validation accuracy {v.Accuracy:P1}, format-valid {v.FormatValidRate:P1}");
                         }
                         if (CheckpointDue(m.Step))
-                            GtaTrainingCheckpoint.Save(runDir, trainer, format.Tokenizer, checkpoints!.Run, metricsLines.ToString(), validationLines.ToString());
+                            GtaTrainingCheckpoint.Save(runDir, trainer, format, checkpoints!.Run, metricsLines.ToString(), validationLines.ToString());
                     }
                 });
         }
@@ -242,6 +242,7 @@ public static class GtaRunner
         AtomicFile.WriteText(Path.Combine(runDir, "eval.json"), test.ToJson());
         ModelCheckpoint.Save(Path.Combine(runDir, "checkpoint"), model, format.Tokenizer,
             new Dictionary<string, string> { ["format"] = "pt", ["producer"] = $"gta train --method {method}" });
+        format.SaveOptions(Path.Combine(runDir, "checkpoint"));
         return new RunResult(settings.Method, steps, validation, test);
     }
 

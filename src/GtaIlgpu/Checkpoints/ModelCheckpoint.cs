@@ -91,12 +91,17 @@ public static class ModelCheckpoint
     /// Loads a model folder (ours, or a Hugging Face GPT-2 one) onto a backend. A run folder whose final
     /// model is not written yet loads its latest training checkpoint.
     /// </summary>
-    public static LoadedModel Load(string folder, IBackend backend)
+    /// <param name="window">
+    /// A rotary model's working window (activations and KV caches are sized by it): its
+    /// max_position_embeddings, often 32k or more, is lowered to this. A learned-position model keeps its own.
+    /// </param>
+    public static LoadedModel Load(string folder, IBackend backend, int? window = null)
     {
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"model folder not found: {folder}");
         if (!HuggingFaceWeights.ExistIn(folder) && TrainingCheckpoint.Latest(folder) is { } latest)
             folder = latest;
         var config = ReadConfig(Path.Combine(folder, ConfigFile));
+        if (window is int w && !config.IsGpt2 && w < config.MaxSequence) config = config with { MaxSequence = w };
         var tokenizer = LoadTokenizer(folder);
         if (tokenizer is not null && tokenizer.VocabularySize > config.VocabSize)
             throw new InvalidDataException($"{folder}: the tokenizer has {tokenizer.VocabularySize} tokens but the model's vocab_size is {config.VocabSize}");

@@ -21,6 +21,7 @@ public static class BaseCheckpoint
     {
         ModelCheckpoint.Save(folder, model, format.Tokenizer,
             new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "gta base" });
+        format.SaveOptions(folder);
         var info = new JsonObject
         {
             ["task"] = format.TaskName,
@@ -59,10 +60,14 @@ public static class BaseCheckpoint
         }
     }
 
-    /// <summary>The prompt format over a loaded model's tokenizer, which must hold the tags as single tokens.</summary>
+    /// <summary>
+    /// The prompt format over a loaded model's tokenizer, with the options its folder recorded
+    /// (<see cref="PromptFormat.OptionsFile"/>: tags as text, the end token, the chat template); without
+    /// them the tokenizer must hold the tags as single tokens.
+    /// </summary>
     public static PromptFormat FormatOf(LoadedModel loaded, string task, IReadOnlyList<string> labels)
     {
-        try { return new PromptFormat(loaded.RequireTokenizer(), task, labels); }
+        try { return new PromptFormat(loaded.RequireTokenizer(), task, labels, PromptFormat.LoadOptions(loaded.Folder)); }
         catch (ArgumentException e) { throw new InvalidDataException($"{loaded.Folder}: {e.Message}"); }
     }
 }

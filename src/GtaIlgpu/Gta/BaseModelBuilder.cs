@@ -12,6 +12,9 @@ public sealed record BaseSettings
 {
     /// <summary>The from-scratch base's architecture (see <see cref="ModelConfig.FromScratch"/>): gpt2 or llama.</summary>
     public string Arch { get; init; } = "gpt2";
+
+    /// <summary>A downloaded Llama-family model's prompts: its chat template (on), the plain prompt (off), or on when its folder has one (auto).</summary>
+    public ChatMode Chat { get; init; } = ChatMode.Auto;
     public int Layers { get; init; } = 4;
     public int Channels { get; init; } = 128;
     public int Heads { get; init; } = 4;

@@ -136,4 +136,13 @@ public sealed class ChatTemplate
                 : $"{folder}: the chat_template is neither ChatML (Qwen) nor Llama 3's");
         return template;
     }
+
+    /// <summary>The template of a name written by <see cref="Name"/> (chatml, llama3.1, llama3).</summary>
+    public static ChatTemplate ByName(string name, string source) => name switch
+    {
+        "chatml" => ChatMl,
+        "llama3.1" => Llama31,
+        "llama3" => Llama3,
+        _ => throw new InvalidDataException($"{source}: unknown chat template '{name}' (chatml, llama3.1 or llama3)"),
+    };
 }

@@ -20,18 +20,19 @@ public static class GtaTrainingCheckpoint
     /// <summary>The loop's cumulative counters (num_tokens); checkpoints written before it lack the file.</summary>
     public const string ProgressFile = "gta_progress.json";
 
-    public static string Save(string runDir, GtaTrainer trainer, ITextTokenizer tokenizer, JsonObject run, string metrics, string validation,
+    public static string Save(string runDir, GtaTrainer trainer, PromptFormat format, JsonObject run, string metrics, string validation,
         Func<string, Stream, Stream>? wrapWrite = null)
     {
         var state = new TrainingState(trainer.StepsDone, trainer.Optimizer.StepCount, trainer.RngState, trainer.DataCursor, run, trainer.DataOrder);
         var progress = new JsonObject { ["num_tokens"] = trainer.NumTokens };
         var files = new List<CheckpointFile> { CheckpointFile.Text(ValidationFile, validation), CheckpointFile.Text(ProgressFile, progress.ToJsonString()) };
+        if (format.OptionsJson() is { } options) files.Add(CheckpointFile.Text(PromptFormat.OptionsFile, options));
         if (trainer.Reference is { } reference)
         {
             var weights = ModelCheckpoint.ExportTensors(reference.Layout, reference.Backend.ToArray(reference.Parameters.View));
             files.Add(new CheckpointFile(ReferenceFile, s => SafeTensorsWriter.Write(s, weights, new Dictionary<string, string> { ["format"] = "pt", ["role"] = "kl-reference" })));
         }
-        return TrainingCheckpoint.Save(runDir, trainer.Policy, trainer.Optimizer, tokenizer, state, metrics, files, wrapWrite);
+        return TrainingCheckpoint.Save(runDir, trainer.Policy, trainer.Optimizer, format.Tokenizer, state, metrics, files, wrapWrite);
     }
 
     /// <summary>Puts a trainer (built with the run's settings on a model of the run's shape) where the checkpoint left off.</summary>

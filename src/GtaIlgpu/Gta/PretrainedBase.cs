@@ -7,18 +7,23 @@ using GtaIlgpu.Text;
 namespace GtaIlgpu.Gta;
 
 /// <summary>
-/// The shared base from a downloaded Hugging Face GPT-2 folder instead of a model built from scratch
-/// (DESIGN §4): the six tags (and end-of-text, where the vocabulary lacks it) become new single tokens
-/// after GPT-2's vocabulary, the token embedding grows by their rows, and the format is primed on
-/// random labels exactly as for a base built from scratch. Language-model pretraining is skipped: the
-/// downloaded weights already model the language. The window is the folder's n_positions.
+/// The shared base from a downloaded Hugging Face folder instead of a model built from scratch (DESIGN §4).
+/// GPT-2: the six tags (and end-of-text, where the vocabulary lacks it) become new single tokens after
+/// GPT-2's vocabulary, the token embedding grows by their rows; the window is the folder's n_positions.
+/// Llama family (Llama 3, Qwen2/2.5, Qwen3): nothing is added — the tags are ordinary text its own
+/// tokenizer spells (<see cref="TagMode.Text"/>), an instruct model is prompted through its chat template
+/// (--chat), a completion ends at the template's end of turn (else the tokenizer's eos); the window is
+/// the one the prompts need (<see cref="BaseModelBuilder.Window"/>), not max_position_embeddings.
+/// Either way the format is primed on random labels exactly as for a base built from scratch (an instruct
+/// model may skip it: --base-prime-steps 0). Language-model pretraining is skipped: the downloaded
+/// weights already model the language.
 /// </summary>
 public static class PretrainedBase
 {
-    /// <summary>A Hugging Face GPT-2 folder (config.json, model.safetensors, vocab.json, merges.txt) that is not a saved base.</summary>
+    /// <summary>A Hugging Face folder (config.json, weights, a tokenizer ModelCheckpoint.LoadTokenizer reads) that is not a saved base.</summary>
     public static bool IsHuggingFaceFolder(string folder) =>
-        File.Exists(Path.Combine(folder, ModelCheckpoint.ConfigFile)) && File.Exists(Path.Combine(folder, ModelCheckpoint.ModelFile))
-        && Gpt2BpeTokenizer.IsPresentIn(folder) && !BaseCheckpoint.IsBase(folder);
+        File.Exists(Path.Combine(folder, ModelCheckpoint.ConfigFile)) && HuggingFaceWeights.ExistIn(folder)
+        && !BaseCheckpoint.IsBase(folder) && ModelCheckpoint.LoadTokenizer(folder) is not null;
 
     /// <summary>
     /// A copy of the model whose vocabulary also holds the tags (and end-of-text), with the tokenizer that
@@ -36,6 +41,8 @@ public static class PretrainedBase
     {
         var labels = data.Labels;
         if (labels.Count < 2) throw new ArgumentException($"dataset '{data.Name}' has {labels.Count} label(s) in its training split; classification needs at least 2");
+        if (!ModelCheckpoint.ReadConfig(Path.Combine(folder, ModelCheckpoint.ConfigFile)).IsGpt2)
+            return BuildWithTextTags(folder, backend, data, settings, taskName, progress);
         using var loaded = ModelCheckpoint.Load(folder, backend);
         if (loaded.Tokenizer is not Gpt2BpeTokenizer bpe)
             throw new InvalidDataException($"{folder}: a Hugging Face GPT-2 folder needs its tokenizer as {Gpt2BpeTokenizer.VocabFile} and {Gpt2BpeTokenizer.MergesFile}");
@@ -49,6 +56,30 @@ public static class PretrainedBase
         catch
         {
             model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A Llama-family folder: its tokenizer and weights as they are, the tags as text, its chat template per settings.Chat.</summary>
+    private static (Transformer Model, PromptFormat Format) BuildWithTextTags(string folder, IBackend backend, DatasetSplits data, BaseSettings settings,
+        string taskName, Action<string, int, int>? progress)
+    {
+        var tokenizer = ModelCheckpoint.LoadTokenizer(folder)
+            ?? throw new InvalidDataException($"{folder}: no tokenizer (tokenizer.json, vocab.json + merges.txt, or original/tokenizer.model)");
+        var chat = ChatTemplate.Resolve(settings.Chat, folder);
+        PromptFormat format;
+        try { format = new PromptFormat(tokenizer, taskName, data.Labels, new PromptOptions(TagMode.Text, Chat: chat)); }
+        catch (ArgumentException e) { throw new InvalidDataException($"{folder}: {e.Message}"); }
+        int window = BaseModelBuilder.Window(settings.MaxSequence, format, settings.MaxCompletionTokens);
+        var loaded = ModelCheckpoint.Load(folder, backend, window);
+        try
+        {
+            BaseModelBuilder.Prime(loaded.Model, format, data, settings with { MaxSequence = loaded.Model.Config.MaxSequence }, progress);
+            return (loaded.Model, format);
+        }
+        catch
+        {
+            loaded.Dispose();
             throw;
         }
     }

@@ -271,4 +271,50 @@ public sealed class PromptFormat
             .Select(t => $"Task: {taskName}. Classify the text as one of: {string.Join(", ", labels)}. {FormatHint(t)}\nText: x\nReply: it says ");
         return CompactVocabulary.Build(texts.Concat(probe).Concat(template).Concat(labels), Tags);
     }
+
+    /// <summary>Where a model folder records a format other than the default (special tags, &lt;|endoftext|&gt;, no chat).</summary>
+    public const string OptionsFile = "gta_format.json";
+
+    /// <summary>The options file's text, or null for the default format (whose folders carry no such file, as before).</summary>
+    public string? OptionsJson()
+    {
+        if (Options.Tags == TagMode.SpecialTokens && Options.EndId is null && Chat is null) return null;
+        var json = new System.Text.Json.Nodes.JsonObject
+        {
+            ["tags"] = Options.Tags == TagMode.Text ? "text" : "special",
+            ["end_id"] = EndOfText,
+            ["chat"] = Chat?.Name,
+        };
+        return json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+    }
+
+    /// <summary>Writes <see cref="OptionsFile"/> into a model folder when the format is not the default.</summary>
+    public void SaveOptions(string folder)
+    {
+        if (OptionsJson() is { } json) Common.AtomicFile.WriteText(Path.Combine(folder, OptionsFile), json);
+    }
+
+    /// <summary>The options a folder recorded; the default format when it has no <see cref="OptionsFile"/>.</summary>
+    public static PromptOptions LoadOptions(string folder)
+    {
+        string path = Path.Combine(folder, OptionsFile);
+        if (!File.Exists(path)) return new PromptOptions();
+        try
+        {
+            var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path}: empty");
+            var tags = json["tags"]?.GetValue<string>() switch
+            {
+                "text" => TagMode.Text,
+                "special" => TagMode.SpecialTokens,
+                var other => throw new InvalidDataException($"{path}: tags '{other}' is neither text nor special"),
+            };
+            int? endId = json["end_id"]?.GetValue<int>();
+            var chat = json["chat"]?.GetValue<string>() is { } name ? ChatTemplate.ByName(name, path) : null;
+            return new PromptOptions(tags, endId, chat);
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"{path}: not a format options file ({e.Message})");
+        }
+    }
 }

@@ -91,11 +91,17 @@ public abstract class ByteLevelBpeTokenizer : ITextTokenizer
 
     private void EncodePlain(string text, List<int> ids) => _bpe.Encode(_nfc ? text.Normalize(NormalizationForm.FormC) : text, ids);
 
-    /// <summary>The UTF-8 bytes a token stands for: a BPE token's bytes, or an added token's text.</summary>
+    /// <summary>
+    /// The UTF-8 bytes a token stands for: a BPE token's bytes, or an added token's text. Ids past the
+    /// tokenizer's vocabulary stand for nothing: models pad their embedding beyond it (Qwen2.5's vocab_size
+    /// is 151,936 for 151,665 tokens), and a sampled padding id decodes to no text, as Hugging Face's
+    /// decoder skips it. A negative id is an error.
+    /// </summary>
     public byte[] TokenBytes(int id)
     {
+        if (id < 0) throw new ArgumentOutOfRangeException(nameof(id), $"token id {id} is negative");
         if (_addedById.TryGetValue(id, out var added)) return Encoding.UTF8.GetBytes(added.Content);
-        return _bpe.BytesOf(id) ?? throw new ArgumentOutOfRangeException(nameof(id), $"token id {id} is not in the vocabulary of {VocabularySize}");
+        return _bpe.BytesOf(id) ?? [];
     }
 
     /// <summary>The text of the concatenated token bytes; invalid UTF-8 (a cut character) becomes U+FFFD.</summary>

@@ -47,11 +47,11 @@ public sealed class GtaTrainingCheckpointTests : IDisposable
         using var trainer = new GtaTrainer(model, format, data.Train, Settings);
         trainer.Step();
         trainer.Step();
-        string previous = GtaTrainingCheckpoint.Save(_run, trainer, vocabulary, run, "metrics\n", validation);
+        string previous = GtaTrainingCheckpoint.Save(_run, trainer, format, run, "metrics\n", validation);
         var before = DyingStream.Hashes(_run);
         var third = trainer.Step();
 
-        var error = Assert.Throws<IOException>(() => GtaTrainingCheckpoint.Save(_run, trainer, vocabulary, run, "metrics\n", validation,
+        var error = Assert.Throws<IOException>(() => GtaTrainingCheckpoint.Save(_run, trainer, format, run, "metrics\n", validation,
             (file, stream) => file == dyingFile ? new DyingStream(stream, 100) : stream));
         Assert.Contains("simulated kill", error.Message);
         Assert.Equal(previous, TrainingCheckpoint.Latest(_run));
