@@ -105,6 +105,33 @@ public sealed class PretrainedLlamaGtaTests : IDisposable
         Assert.StartsWith("the film", writer.ToString());
     }
 
+    /// <summary>A GTA run on a Qwen3 base stopped after a step and resumed writes what an uninterrupted run writes.</summary>
+    [Fact]
+    public void A_resumed_run_on_a_pretrained_base_is_the_same_run()
+    {
+        string hf = WriteFolder("qwen3");
+        string data = DatasetFolder.WriteSynthetic(Path.Combine(_root, "data"));
+        string baseDir = Path.Combine(_root, "base");
+        Assert.Equal(0, CliErrors.Invoke(BaseCommand.Build(), ["--from", hf, "--data", data, "--out", baseDir, "--base-prime-steps", "2", "--max-completion", "96", "--device", "cpu"]));
+        string[] Args(string run, params string[] more) =>
+            ["--model", baseDir, "--data", data, "--out", run, "--steps", "3", "--prompts", "2", "--generations", "2", "--mu", "1",
+             "--eval-every", "1", "--eval-examples", "4", "--max-completion", "96", "--device", "cpu", .. more];
+        string straight = Path.Combine(_root, "straight"), split = Path.Combine(_root, "split");
+        Assert.Equal(0, CliErrors.Invoke(TrainCommand.Build(), Args(straight)));
+        Assert.Equal(0, CliErrors.Invoke(TrainCommand.Build(), Args(split, "--checkpoint-every", "1", "--stop-after", "1")));
+        Assert.True(File.Exists(Path.Combine(TrainingCheckpoint.Latest(split)!, PromptFormat.OptionsFile)), "the training checkpoint records the format");
+        Assert.Equal(0, CliErrors.Invoke(TrainCommand.Build(), ["--resume", split, "--device", "cpu"]));
+        static string[] WithoutTimes(string path) => File.ReadAllLines(path).Select(line =>
+        {
+            var json = JsonNode.Parse(line)!.AsObject();
+            json.Remove("tokens_per_second");
+            json.Remove("seconds");
+            return json.ToJsonString();
+        }).ToArray();
+        Assert.Equal(WithoutTimes(Path.Combine(straight, "metrics.jsonl")), WithoutTimes(Path.Combine(split, "metrics.jsonl")));
+        Assert.Equal(File.ReadAllText(Path.Combine(straight, "eval.json")), File.ReadAllText(Path.Combine(split, "eval.json")));
+    }
+
     [Fact]
     public void Chat_off_gives_the_plain_prompt_and_the_end_of_text_token()
     {
