@@ -68,7 +68,10 @@ public static class PretrainedBase
             ?? throw new InvalidDataException($"{folder}: no tokenizer (tokenizer.json, vocab.json + merges.txt, or original/tokenizer.model)");
         var chat = ChatTemplate.Resolve(settings.Chat, folder);
         PromptFormat format;
-        try { format = new PromptFormat(tokenizer, taskName, data.Labels, new PromptOptions(TagMode.Text, Chat: chat)); }
+        // A plain prompt starts with the bos a Llama 3 tokenizer adds to every encoding (Qwen has none).
+        string? begin = chat is null && tokenizer is ByteLevelBpeTokenizer { BeginOfTextId: >= 0 } bpe
+            ? System.Text.Encoding.UTF8.GetString(bpe.TokenBytes(bpe.BeginOfTextId)) : null;
+        try { format = new PromptFormat(tokenizer, taskName, data.Labels, new PromptOptions(TagMode.Text, Chat: chat, Begin: begin)); }
         catch (ArgumentException e) { throw new InvalidDataException($"{folder}: {e.Message}"); }
         int window = BaseModelBuilder.Window(settings.MaxSequence, format, settings.MaxCompletionTokens);
         var loaded = ModelCheckpoint.Load(folder, backend, window);

@@ -19,7 +19,9 @@ public enum TagMode
 /// completion (default: the &lt;|endoftext|&gt; special with special tags; the chat template's end of turn,
 /// else the tokenizer's end-of-text, with text tags) and the chat template (null: the plain prompt).
 /// </summary>
-public sealed record PromptOptions(TagMode Tags = TagMode.SpecialTokens, int? EndId = null, ChatTemplate? Chat = null);
+/// <param name="Begin">Text a plain (non-chat) prompt starts with: a base Llama 3's &lt;|begin_of_text|&gt;, which its
+/// Hugging Face tokenizer adds to every encoding (Qwen has no bos); chat templates write their own.</param>
+public sealed record PromptOptions(TagMode Tags = TagMode.SpecialTokens, int? EndId = null, ChatTemplate? Chat = null, string? Begin = null);
 
 /// <summary>
 /// The prompt and completion formats, as text and as token ids. With <see cref="TagMode.SpecialTokens"/>
@@ -100,7 +102,7 @@ public sealed class PromptFormat
 
     /// <summary>A prompt as instruction, text and end: plain "{head} {text}\nReply:", or the chat template's turns.</summary>
     private (string Prefix, string Body, string Suffix) Parts(string text, CompletionTemplate template) => Chat is null
-        ? (Head(template), " " + text, PlainSuffix)
+        ? (Options.Begin + Head(template), " " + text, PlainSuffix)
         : (Chat.Prefix(Instruction(template)), Chat.UserContent(text), Chat.Suffix);
 
     private const string PlainSuffix = "\nReply:";
@@ -278,12 +280,13 @@ public sealed class PromptFormat
     /// <summary>The options file's text, or null for the default format (whose folders carry no such file, as before).</summary>
     public string? OptionsJson()
     {
-        if (Options.Tags == TagMode.SpecialTokens && Options.EndId is null && Chat is null) return null;
+        if (Options.Tags == TagMode.SpecialTokens && Options.EndId is null && Chat is null && Options.Begin is null) return null;
         var json = new System.Text.Json.Nodes.JsonObject
         {
             ["tags"] = Options.Tags == TagMode.Text ? "text" : "special",
             ["end_id"] = EndOfText,
             ["chat"] = Chat?.Name,
+            ["begin"] = Options.Begin,
         };
         return json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
     }
@@ -310,7 +313,7 @@ public sealed class PromptFormat
             };
             int? endId = json["end_id"]?.GetValue<int>();
             var chat = json["chat"]?.GetValue<string>() is { } name ? ChatTemplate.ByName(name, path) : null;
-            return new PromptOptions(tags, endId, chat);
+            return new PromptOptions(tags, endId, chat, json["begin"]?.GetValue<string>());
         }
         catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException)
         {

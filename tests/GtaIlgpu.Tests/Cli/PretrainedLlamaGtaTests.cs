@@ -132,10 +132,13 @@ public sealed class PretrainedLlamaGtaTests : IDisposable
         Assert.Equal(File.ReadAllText(Path.Combine(straight, "eval.json")), File.ReadAllText(Path.Combine(split, "eval.json")));
     }
 
-    [Fact]
-    public void Chat_off_gives_the_plain_prompt_and_the_end_of_text_token()
+    /// <summary>Without a chat template the prompt is the plain one; a Llama 3 prompt starts with its bos, as its tokenizer adds it, a Qwen one has none.</summary>
+    [Theory]
+    [InlineData("qwen2")]
+    [InlineData("llama")]
+    public void Chat_off_gives_the_plain_prompt_and_the_end_of_text_token(string family)
     {
-        string hf = WriteFolder("qwen2");
+        string hf = WriteFolder(family);
         string data = DatasetFolder.WriteSynthetic(Path.Combine(_root, "data"));
         string baseDir = Path.Combine(_root, "base");
         Assert.Equal(0, CliErrors.Invoke(BaseCommand.Build(), ["--from", hf, "--chat", "off", "--data", data, "--out", baseDir, "--base-prime-steps", "0", "--max-completion", "96", "--device", "cpu"]));
@@ -144,8 +147,13 @@ public sealed class PretrainedLlamaGtaTests : IDisposable
         using (model)
         {
             Assert.Null(format.Chat);
-            Assert.DoesNotContain("<|im_start|>", format.PromptText("a film", CompletionTemplate.GuessThinkAnswer));
-            Assert.Equal(TokenizerFixtures.ImEnd, format.EndOfText); // this tokenizer_config.json names <|im_end|> as eos
+            string prompt = format.PromptText("a film", CompletionTemplate.GuessThinkAnswer);
+            Assert.DoesNotContain(family == "llama" ? "<|start_header_id|>" : "<|im_start|>", prompt);
+            Assert.Equal(family == "llama", prompt.StartsWith("<|begin_of_text|>Task:", StringComparison.Ordinal));
+            Assert.StartsWith(family == "llama" ? "<|begin_of_text|>Task:" : "Task:", prompt);
+            // These tokenizer_config.json files name <|im_end|> and <|eot_id|> as eos.
+            Assert.Equal(family == "llama" ? TokenizerFixtures.EotId : TokenizerFixtures.ImEnd, format.EndOfText);
+            if (family == "llama") Assert.Equal(TokenizerFixtures.BeginOfText, format.Prompt("a film", CompletionTemplate.GuessThinkAnswer)[0]);
         }
     }
 }
