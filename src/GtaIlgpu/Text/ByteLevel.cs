@@ -62,4 +62,15 @@ public static class ByteLevel
         for (int i = 0; i < key.Length; i++) bytes[i] = (byte)key[i];
         return bytes;
     }
+
+    /// <summary>A vocab.json (token string → id) as GPT-2 and Qwen2 store it; an empty map or a negative id is an error naming the file.</summary>
+    public static Dictionary<string, int> ReadVocabularyJson(byte[] bytes, string path)
+    {
+        Dictionary<string, int>? vocab;
+        try { vocab = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, int>>(bytes); }
+        catch (System.Text.Json.JsonException e) { throw new InvalidDataException($"{path}: not a JSON map of token → id ({e.Message})"); }
+        if (vocab is null || vocab.Count == 0) throw new InvalidDataException($"{path}: the vocabulary is empty");
+        if (vocab.Values.Any(id => id < 0)) throw new InvalidDataException($"{path}: token ids must be non-negative");
+        return vocab;
+    }
 }

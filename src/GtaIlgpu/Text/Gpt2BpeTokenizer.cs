@@ -61,11 +61,7 @@ public sealed partial class Gpt2BpeTokenizer : ITextTokenizer
         if (!File.Exists(vocabPath)) throw new FileNotFoundException($"GPT-2 vocabulary not found: {vocabPath}", vocabPath);
         if (!File.Exists(mergesPath)) throw new FileNotFoundException($"GPT-2 merges not found: {mergesPath}", mergesPath);
         byte[] vocabBytes = File.ReadAllBytes(vocabPath), mergesBytes = File.ReadAllBytes(mergesPath);
-        Dictionary<string, int>? vocab;
-        try { vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(vocabBytes); }
-        catch (JsonException e) { throw new InvalidDataException($"{vocabPath}: not a JSON map of token → id ({e.Message})"); }
-        if (vocab is null || vocab.Count == 0) throw new InvalidDataException($"{vocabPath}: the vocabulary is empty");
-        if (vocab.Values.Any(id => id < 0)) throw new InvalidDataException($"{vocabPath}: token ids must be non-negative");
+        var vocab = ByteLevel.ReadVocabularyJson(vocabBytes, vocabPath);
 
         var merges = new List<string>();
         int lineNumber = 0;

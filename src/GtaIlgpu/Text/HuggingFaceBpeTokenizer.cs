@@ -56,10 +56,7 @@ public sealed class HuggingFaceBpeTokenizer : ByteLevelBpeTokenizer
         if (!File.Exists(mergesPath)) throw new FileNotFoundException($"merges not found: {mergesPath}", mergesPath);
         byte[] vocabBytes = File.ReadAllBytes(vocabPath), mergesBytes = File.ReadAllBytes(mergesPath);
 
-        Dictionary<string, int>? vocab;
-        try { vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(vocabBytes); }
-        catch (JsonException e) { throw new InvalidDataException($"{vocabPath}: not a JSON map of token → id ({e.Message})"); }
-        if (vocab is null || vocab.Count == 0) throw new InvalidDataException($"{vocabPath}: the vocabulary is empty");
+        var vocab = ByteLevel.ReadVocabularyJson(vocabBytes, vocabPath);
 
         var merges = new List<(string, string, string)>();
         int lineNumber = 0;
