@@ -95,14 +95,15 @@ public static class ModelCheckpoint
     /// A rotary model's working window (activations and KV caches are sized by it): its
     /// max_position_embeddings, often 32k or more, is lowered to this. A learned-position model keeps its own.
     /// </param>
-    public static LoadedModel Load(string folder, IBackend backend, int? window = null)
+    /// <param name="tokenizer">The folder's tokenizer when the caller has already read it (a large one takes a while to parse).</param>
+    public static LoadedModel Load(string folder, IBackend backend, int? window = null, ITextTokenizer? tokenizer = null)
     {
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"model folder not found: {folder}");
         if (!HuggingFaceWeights.ExistIn(folder) && TrainingCheckpoint.Latest(folder) is { } latest)
             folder = latest;
         var config = ReadConfig(Path.Combine(folder, ConfigFile));
         if (window is int w && !config.IsGpt2 && w < config.MaxSequence) config = config with { MaxSequence = w };
-        var tokenizer = LoadTokenizer(folder);
+        tokenizer ??= LoadTokenizer(folder);
         if (tokenizer is not null && tokenizer.VocabularySize > config.VocabSize)
             throw new InvalidDataException($"{folder}: the tokenizer has {tokenizer.VocabularySize} tokens but the model's vocab_size is {config.VocabSize}");
         // Refuse before allocating: a 3B model on a small device should say so, not fail inside an allocation.
@@ -135,10 +136,16 @@ public static class ModelCheckpoint
         bool qwen2 = HuggingFaceTokenizerConfig.TryLoad(folder)?.IsQwen2 == true;
         if (Gpt2BpeTokenizer.IsPresentIn(folder) && !qwen2) return Gpt2BpeTokenizer.Load(folder);
         if (HuggingFaceBpeTokenizer.IsPresentIn(folder)) return HuggingFaceBpeTokenizer.Load(folder);
-        if (File.Exists(Path.Combine(folder, TiktokenFileTokenizer.OriginalFile)) || File.Exists(Path.Combine(folder, "tokenizer.model")))
-            return TiktokenFileTokenizer.Load(folder); // refuses a SentencePiece model, naming the file
+        if (HasTiktokenFile(folder)) return TiktokenFileTokenizer.Load(folder); // refuses a SentencePiece model, naming the file
         return null;
     }
+
+    /// <summary>Whether the folder holds the files of a tokenizer <see cref="LoadTokenizer"/> would try (without parsing them).</summary>
+    public static bool HasTokenizerFiles(string folder) =>
+        File.Exists(Path.Combine(folder, VocabularyFile)) || Gpt2BpeTokenizer.IsPresentIn(folder) || HuggingFaceBpeTokenizer.IsPresentIn(folder) || HasTiktokenFile(folder);
+
+    private static bool HasTiktokenFile(string folder) =>
+        File.Exists(Path.Combine(folder, TiktokenFileTokenizer.OriginalFile)) || File.Exists(Path.Combine(folder, "tokenizer.model"));
 
     /// <summary>Reads config.json (GPT-2, Llama, Qwen2 or Qwen3) and rejects settings this model does not implement.</summary>
     public static ModelConfig ReadConfig(string path) => HuggingFaceConfig.Read(path);

@@ -20,10 +20,10 @@ namespace GtaIlgpu.Gta;
 /// </summary>
 public static class PretrainedBase
 {
-    /// <summary>A Hugging Face folder (config.json, weights, a tokenizer ModelCheckpoint.LoadTokenizer reads) that is not a saved base.</summary>
+    /// <summary>A Hugging Face folder (config.json, weights, a tokenizer's files) that is not a saved base; nothing is parsed yet.</summary>
     public static bool IsHuggingFaceFolder(string folder) =>
         File.Exists(Path.Combine(folder, ModelCheckpoint.ConfigFile)) && HuggingFaceWeights.ExistIn(folder)
-        && !BaseCheckpoint.IsBase(folder) && ModelCheckpoint.LoadTokenizer(folder) is not null;
+        && !BaseCheckpoint.IsBase(folder) && ModelCheckpoint.HasTokenizerFiles(folder);
 
     /// <summary>
     /// A copy of the model whose vocabulary also holds the tags (and end-of-text), with the tokenizer that
@@ -74,7 +74,7 @@ public static class PretrainedBase
         try { format = new PromptFormat(tokenizer, taskName, data.Labels, new PromptOptions(TagMode.Text, Chat: chat, Begin: begin)); }
         catch (ArgumentException e) { throw new InvalidDataException($"{folder}: {e.Message}"); }
         int window = BaseModelBuilder.Window(settings.MaxSequence, format, settings.MaxCompletionTokens);
-        var loaded = ModelCheckpoint.Load(folder, backend, window);
+        var loaded = ModelCheckpoint.Load(folder, backend, window, tokenizer);
         try
         {
             BaseModelBuilder.Prime(loaded.Model, format, data, settings with { MaxSequence = loaded.Model.Config.MaxSequence }, progress);

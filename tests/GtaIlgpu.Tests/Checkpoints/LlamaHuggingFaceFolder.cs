@@ -118,26 +118,9 @@ internal sealed class LlamaHuggingFaceFolder
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
-    private float Round(float v) => DType switch
-    {
-        "F16" => (float)(Half)v,
-        "BF16" => BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(v) & unchecked((int)0xFFFF0000)),
-        _ => v,
-    };
+    private float Round(float v) => SafeTensorsDTypes.Round(DType, v);
 
-    private byte[] Encode(float[] values)
-    {
-        int size = DType == "F32" ? 4 : 2;
-        var bytes = new byte[values.Length * size];
-        for (int i = 0; i < values.Length; i++)
-        {
-            var span = bytes.AsSpan(i * size);
-            if (DType == "F32") BinaryPrimitives.WriteSingleLittleEndian(span, values[i]);
-            else if (DType == "F16") BinaryPrimitives.WriteHalfLittleEndian(span, (Half)values[i]);
-            else BinaryPrimitives.WriteUInt16LittleEndian(span, (ushort)(BitConverter.SingleToInt32Bits(values[i]) >>> 16));
-        }
-        return bytes;
-    }
+    private byte[] Encode(float[] values) => SafeTensorsDTypes.Encode(DType, values);
 
     /// <summary>
     /// Writes config.json and the weights: one file, or Shards files splitting the state-dict order evenly, with the

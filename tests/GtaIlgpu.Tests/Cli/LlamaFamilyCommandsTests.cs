@@ -165,13 +165,26 @@ public sealed class LlamaFamilyCommandsTests : IDisposable
         Assert.Contains(MemoryPlan.Format(plan.TotalBytes), e.Message);
         plan.EnsureFits(plan.TotalBytes, "a device just large enough");
 
-        // The command refuses before it allocates: Qwen2.5-0.5B's shape would need far more than a tiny device.
-        var qwen = new ModelConfig(24, 896, 14, 151936, 32768)
+        // The command refuses before it allocates anything: 48 layers of 8192 channels need over 150 GiB for
+        // their weights alone (a HostBuffer of that many floats could not even be created), far past this machine.
+        string text = Path.Combine(_folder, "huge.txt");
+        File.WriteAllText(text, "the cat sat on the mat.\n\nthe dog ran to the park.\n");
+        string run = Path.Combine(_folder, "huge");
+        var output = new StringWriter();
+        var previous = Spectre.Console.AnsiConsole.Console;
+        Spectre.Console.AnsiConsole.Console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
         {
-            Family = ModelFamily.Llama, ModelType = "qwen2", KvHeads = 2, Intermediate = 4864, AttentionBias = true,
-        };
-        var training = MemoryPlan.ForPretraining(qwen, 8, 1024);
-        Assert.True(training.TotalBytes > 4L * 4 * 494_032_768, "weights, gradients and two moments alone are four copies");
+            Out = new Spectre.Console.AnsiConsoleOutput(output), Ansi = Spectre.Console.AnsiSupport.No, ColorSystem = Spectre.Console.ColorSystemSupport.NoColors,
+        });
+        int exit;
+        try
+        {
+            exit = CliErrors.Invoke(PretrainCommand.Build(), ["--arch", "llama", "--text", text, "--out", run, "--layers", "48", "--channels", "8192", "--heads", "64", "--device", "cpu"]);
+        }
+        finally { Spectre.Console.AnsiConsole.Console = previous; }
+        Assert.Equal(2, exit);
+        Assert.Contains("the run needs", output.ToString());
+        Assert.False(File.Exists(Path.Combine(run, "metrics.jsonl")), "a refused run writes nothing");
     }
 
     private static ModelConfig FamilyConfigsForPlan() => GtaIlgpu.Tests.Model.FamilyConfigs.Cases["qwen3-qknorm-headdim"];

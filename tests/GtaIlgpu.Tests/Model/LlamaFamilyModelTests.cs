@@ -87,6 +87,9 @@ public class LlamaFamilyModelTests(IlgpuFixture ilgpu)
         const float h = 1e-2f;
         foreach (var tensor in model.Layout.Tensors)
         {
+            // Every tensor reaches the loss: one the forward pass ignores (an untied head read from the
+            // embedding, a bias never added) has an all-zero gradient, and finite differences of zero agree with it.
+            Assert.True(analytic.AsSpan((int)tensor.Offset, (int)tensor.Length).ToArray().Any(g => g != 0), $"{name}: {tensor.Name} has no gradient: the forward pass does not use it");
             for (int k = 0; k < 3; k++)
             {
                 int index = (int)tensor.Offset + (int)((k * 7919L + 13) % tensor.Length);
