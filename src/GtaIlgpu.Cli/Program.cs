@@ -12,4 +12,5 @@ root.Subcommands.Add(EvalCommand.Build());
 root.Subcommands.Add(GenerateCommand.Build());
 root.Subcommands.Add(LogprobsCommand.Build());
 root.Subcommands.Add(BenchCommand.Build());
+root.Subcommands.Add(PlanCommand.Build());
 return CliErrors.Invoke(root, args);

@@ -52,6 +52,11 @@ public sealed class GtaOptions
     public readonly Option<int> PrimeSteps = new("--base-prime-steps") { Description = "base model: format-priming steps (random labels)", DefaultValueFactory = _ => DB.PrimeSteps };
     public readonly Option<DirectoryInfo?> Model = new("--model") { Description = "start from a base saved by `gta base` instead of building one, or from a Hugging Face folder: GPT-2 (config.json, model.safetensors, vocab.json, merges.txt; the tags become new tokens) or Llama/Qwen2/Qwen3 (its tokenizer spells the tags as text; --chat), with format priming first (no language-model pretraining)" };
     public readonly Option<float> BaseLearningRate = new("--base-lr") { Description = "base model: peak learning rate of language modelling and format priming (a downloaded GPT-2 wants less, e.g. 1e-4)", DefaultValueFactory = _ => DB.LearningRate };
+    public readonly Option<int> LoraRank = new("--lora-rank") { Description = "train LoRA adapters of rank r on a frozen base (0: full fine-tuning, every weight in fp32)", DefaultValueFactory = _ => D.LoraRank };
+    public readonly Option<float> LoraAlpha = new("--lora-alpha") { Description = "LoRA alpha: the update is scaled by alpha / r (default 2·r)", DefaultValueFactory = _ => D.LoraAlpha };
+    public readonly Option<string> LoraTargets = new("--lora-targets") { Description = "modules that get adapters: q, k, v, o, gate, up, down (GPT-2: q,k,v together = c_attn, o, up, down)", DefaultValueFactory = _ => D.LoraTargets };
+    public readonly Option<string> BaseDtype = new Option<string>("--base-dtype") { Description = "how a LoRA run keeps its frozen base: f32, or bf16 (matmul weights and embeddings in bf16, widened as the matmuls load them: half the memory)", DefaultValueFactory = _ => "f32" }.AcceptOnlyFromAmong("f32", "bf16");
+    public readonly Option<bool> Recompute = new("--recompute") { Description = "recompute each block's forward in the backward pass instead of keeping its activations (about a third more compute, activations of one block instead of all)" };
     public readonly Option<string> Device = CommonOptions.Device();
     public readonly Option<ulong> Seed = CommonOptions.Seed(D.Seed);
 
@@ -59,6 +64,7 @@ public sealed class GtaOptions
     {
         foreach (var option in new Option[] { Data, Task, Steps, Prompts, SftPrompts, Generations, Temperature, MaxCompletion, Mu, Beta, Epsilon, EpsilonHigh,
                      LossType, ScaleRewards, NoStdScaling, MaskTruncated, TopEntropyQuantile, ReuseSftBatch, Constraint, Lambda1, Lambda2, GuessByRl, LearningRate, EvalEvery, EvalExamples,
+                     LoraRank, LoraAlpha, LoraTargets, BaseDtype, Recompute,
                      Model, Chat, BaseArch, BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, BaseLearningRate, Device, Seed })
             command.Options.Add(option);
     }
@@ -85,6 +91,8 @@ public sealed class GtaOptions
             Lambda1 = p.GetValue(Lambda1), Lambda2 = p.GetValue(Lambda2), GuessByRl = p.GetValue(GuessByRl),
             LearningRate = p.GetValue(LearningRate), EvalEvery = p.GetValue(EvalEvery), EvalExamples = p.GetValue(EvalExamples),
             Seed = p.GetValue(Seed),
+            LoraRank = p.GetValue(LoraRank), LoraAlpha = p.GetValue(LoraAlpha), LoraTargets = p.GetValue(LoraTargets)!,
+            BaseDtype = p.GetValue(BaseDtype) == "bf16" ? GtaIlgpu.Model.WeightDtype.Bf16 : GtaIlgpu.Model.WeightDtype.F32, Recompute = p.GetValue(Recompute),
         };
     }
 

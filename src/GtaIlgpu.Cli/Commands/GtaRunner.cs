@@ -122,6 +122,16 @@ public static class GtaRunner
         return (model, format);
     }
 
+    /// <summary>
+    /// The model a stage trains: the base itself for full fine-tuning, or (LoRA, a bf16 base, recomputation)
+    /// a model with those options over the base's weights, the base disposed.
+    /// </summary>
+    public static Transformer ForTraining(Transformer baseModel, GtaSettings settings)
+    {
+        if (settings.LoraRank == 0 && !settings.Recompute && settings.BaseDtype == WeightDtype.F32) return baseModel;
+        using (baseModel) return baseModel.WithOptions(settings.ModelOptions, settings.Seed ^ 0x4C6F5241UL);
+    }
+
     public static ClassificationMetrics Evaluate(Transformer model, PromptFormat format, IReadOnlyList<LabeledExample> examples,
         CompletionTemplate template, int maxCompletionTokens, string what)
     {
@@ -153,7 +163,9 @@ public static class GtaRunner
 
         var plan = GtaTrainer.PlanMemory(model.Config, settings);
         AnsiConsole.MarkupLineInterpolated($"[grey]memory:[/] {plan.Summary()} of {MemoryPlan.Format(model.Backend.MemoryBytes)} on {model.Backend.Name}");
-        plan.EnsureFits(model.Backend.MemoryBytes, model.Backend.Name);
+        if (model.AdapterLayout is { } lora)
+            AnsiConsole.MarkupLineInterpolated($"[grey]LoRA:[/] r = {lora.Lora.Rank}, alpha {lora.Lora.Alpha} (scale {lora.Lora.Scale}) on {string.Join(", ", lora.ResolvedTargets)}: {lora.ParameterCount:N0} trainable of {model.Layout.ParameterCount:N0} parameters ({100.0 * lora.ParameterCount / model.Layout.ParameterCount:F2}%), base in {model.Options.BaseDtype.ToString().ToLowerInvariant()}{(model.Options.Recompute ? ", recompute" : "")}");
+        GtaTrainer.EnsureFits(plan, settings, model.Backend);
         using var trainer = new GtaTrainer(model, format, data.Train, settings);
         if (checkpoints?.ResumeFrom is { } checkpoint)
         {
@@ -175,6 +187,13 @@ public static class GtaRunner
         if (end <= start) throw new ArgumentException($"the run is already at step {start}, past the requested end {end} (pass a larger --steps or --stop-after)");
 
         Directory.CreateDirectory(runDir);
+        string baseDir = Path.Combine(runDir, TrainingCheckpoint.BaseFolder);
+        if (model.HasAdapters && checkpoints?.ResumeFrom is null)
+        {
+            // The frozen base is written once; checkpoints and the final model hold adapters that name it.
+            ModelCheckpoint.Save(baseDir, model, format.Tokenizer, new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "gta train: the frozen base of a LoRA run" });
+            format.SaveOptions(baseDir);
+        }
         var config = new Dictionary<string, object?>(runInfo) { ["settings"] = settings };
         AtomicFile.WriteText(Path.Combine(runDir, "config.json"), JsonSerializer.Serialize(config, Json));
 
@@ -240,9 +259,19 @@ public static class GtaRunner
         }
         var test = Evaluate(model, format, data.Test, settings.Template, settings.MaxCompletionTokens, "test evaluation");
         AtomicFile.WriteText(Path.Combine(runDir, "eval.json"), test.ToJson());
-        ModelCheckpoint.Save(Path.Combine(runDir, "checkpoint"), model, format.Tokenizer,
-            new Dictionary<string, string> { ["format"] = "pt", ["producer"] = $"gta train --method {method}" });
-        format.SaveOptions(Path.Combine(runDir, "checkpoint"));
+        string final = Path.Combine(runDir, "checkpoint");
+        if (model.AdapterLayout is { } adapters)
+        {
+            // PEFT's adapter folder (adapter_config.json names ../base); `gta export --merge` writes a full model.
+            PeftAdapter.Save(final, adapters, model.DownloadAdapters(), Path.Combine("..", TrainingCheckpoint.BaseFolder));
+            format.Tokenizer?.Save(final);
+        }
+        else
+        {
+            ModelCheckpoint.Save(final, model, format.Tokenizer,
+                new Dictionary<string, string> { ["format"] = "pt", ["producer"] = $"gta train --method {method}" });
+        }
+        format.SaveOptions(final);
         return new RunResult(settings.Method, steps, validation, test);
     }
 

@@ -72,7 +72,7 @@ public static class LogprobsCommand
         int B = Math.Min(N, MaxBatch);
         var backend = model.Backend;
         MemoryPlan.ForInference(model.Config, B, T, decoding: false).EnsureFits(backend.MemoryBytes, backend.Name);
-        using var acts = new Activations(backend, model.Config, B, T, withGradients: false);
+        using var acts = new Activations(model, B, T, withGradients: false);
         using var loss = new TokenLoss(backend, B * T);
         using var inputs = backend.Allocate<int>(B * T);
         var hostInputs = new int[B * T];

@@ -72,10 +72,11 @@ public static class TrainCommand
         var data = DatasetLoader.LoadSplits(dataSource);
         AnsiConsole.MarkupLineInterpolated($"[grey]data:[/] {data.Name}: {data.Train.Count} train, {data.Validation.Count} validation, {data.Test.Count} test; labels {string.Join(", ", data.Labels)}");
         using var backend = CommonOptions.OpenBackend(p.GetValue(options.Device)!);
-        var (model, format, baseInfo) = GtaRunner.ObtainBase(backend, data, options, p);
+        var (obtained, format, baseInfo) = GtaRunner.ObtainBase(backend, data, options, p);
+        var baseTest = GtaRunner.Evaluate(obtained, format, data.Test, settings.Template, settings.MaxCompletionTokens, "base model on test");
+        var model = GtaRunner.ForTraining(obtained, settings);
         using (model)
         {
-            var baseTest = GtaRunner.Evaluate(model, format, data.Test, settings.Template, settings.MaxCompletionTokens, "base model on test");
             var spec = new GtaRunSpec(settings, dataSource, DatasetFingerprint.Of(data), format.TaskName, format.Labels,
                 JsonSerializer.SerializeToNode(baseInfo, GtaRunner.Json), checkpointEvery);
             var result = GtaRunner.Train(model, format, data, settings, runDir, RunInfo(spec, data, backend),
@@ -101,7 +102,9 @@ public static class TrainCommand
         if (DatasetFingerprint.Of(data) != spec.DataFingerprint)
             throw new InvalidDataException($"{spec.Data ?? DefaultDataset.Name}: the data has changed since the checkpoint was written; resuming would not continue the same run");
         using var backend = CommonOptions.OpenBackend(device);
-        using var loaded = ModelCheckpoint.Load(checkpoint, backend);
+        // A LoRA run's checkpoint holds adapters only: the model is the run's base with the run's options (the adapters are restored below).
+        string modelFolder = spec.Settings.LoraRank > 0 ? Path.Combine(runDir, TrainingCheckpoint.BaseFolder) : checkpoint;
+        using var loaded = ModelCheckpoint.Load(modelFolder, backend, options: spec.Settings.ModelOptions);
         var format = BaseCheckpoint.FormatOf(loaded, spec.Task, spec.Labels);
         AnsiConsole.MarkupLineInterpolated($"[grey]resuming:[/] {checkpoint} at step {state.Step} of {spec.Settings.Steps}");
         var result = GtaRunner.Train(loaded.Model, format, data, spec.Settings, runDir, RunInfo(spec, data, backend),

@@ -44,6 +44,8 @@ public static class TrainingCheckpoint
     public const string OptimizerFile = "optimizer.safetensors";
     public const string StateFile = "trainer_state.json";
     public const string MetricsFile = "metrics.jsonl";
+    /// <summary>A LoRA run's frozen base, written once into the run folder; its checkpoints hold only adapters.</summary>
+    public const string BaseFolder = "base";
     private const string StateFormat = "gta-training-state-v1";
     private const string MomentPrefix = "exp_avg.";
     private const string SquarePrefix = "exp_avg_sq.";
@@ -68,12 +70,20 @@ public static class TrainingCheckpoint
             void Write(string file, Action<Stream> write) =>
                 AtomicFile.Write(Path.Combine(temporary, file), s => write(wrapWrite?.Invoke(file, s) ?? s));
 
-            var weights = ModelCheckpoint.ExportTensors(model.Layout, model.Backend.ToArray(model.Parameters.View));
-            Write(ModelCheckpoint.ModelFile, s => SafeTensorsWriter.Write(s, weights, new Dictionary<string, string> { ["format"] = "pt" }));
-            Write(ModelCheckpoint.ConfigFile, s => WriteText(s, ModelCheckpoint.ConfigJson(model.Config, tokenizer)));
+            if (model.AdapterLayout is { } adapters)
+            {
+                // A LoRA run's checkpoint holds its adapters in PEFT's layout; the frozen base is the run's base/ folder.
+                PeftAdapter.Save(temporary, adapters, model.DownloadAdapters(), Path.Combine("..", "..", BaseFolder));
+            }
+            else
+            {
+                var weights = ModelCheckpoint.ExportTensors(model.Layout, model.DownloadBaseWeights());
+                Write(ModelCheckpoint.ModelFile, s => SafeTensorsWriter.Write(s, weights, new Dictionary<string, string> { ["format"] = "pt" }));
+                Write(ModelCheckpoint.ConfigFile, s => WriteText(s, ModelCheckpoint.ConfigJson(model.Config, tokenizer)));
+            }
             tokenizer?.Save(temporary);
-            var moments = ModelCheckpoint.ExportTensors(model.Layout, model.Backend.ToArray(optimizer.M.View), MomentPrefix);
-            moments.AddRange(ModelCheckpoint.ExportTensors(model.Layout, model.Backend.ToArray(optimizer.V.View), SquarePrefix));
+            var moments = ExportTrainable(model, model.Backend.ToArray(optimizer.M.View), MomentPrefix);
+            moments.AddRange(ExportTrainable(model, model.Backend.ToArray(optimizer.V.View), SquarePrefix));
             Write(OptimizerFile, s => SafeTensorsWriter.Write(s, moments, new Dictionary<string, string> { ["optimizer"] = "adamw" }));
             Write(StateFile, s => WriteText(s, StateJson(state)));
             Write(MetricsFile, s => WriteText(s, metrics));
@@ -152,17 +162,50 @@ public static class TrainingCheckpoint
     public static TrainingState Restore(string checkpoint, Transformer model, AdamWOptimizer optimizer)
     {
         var state = ReadState(checkpoint);
-        var config = ModelCheckpoint.ReadConfig(Path.Combine(checkpoint, ModelCheckpoint.ConfigFile));
-        if (config != model.Config) throw new InvalidDataException($"{checkpoint}: the checkpoint's model {config} differs from the run's {model.Config}");
-        using (var reader = SafeTensorsReader.Open(Path.Combine(checkpoint, ModelCheckpoint.ModelFile)))
-            model.Backend.Upload(model.Parameters.View, ModelCheckpoint.ReadModelTensors(reader, model.Layout));
+        if (model.AdapterLayout is { } adapters)
+        {
+            var saved = PeftAdapter.Load(checkpoint, model.Config);
+            if (saved.Lora.Rank != adapters.Lora.Rank || saved.Lora.Alpha != adapters.Lora.Alpha || !saved.Layout.ResolvedTargets.SequenceEqual(adapters.ResolvedTargets))
+                throw new InvalidDataException($"{checkpoint}: the checkpoint's adapters (r = {saved.Lora.Rank}, alpha {saved.Lora.Alpha}, {string.Join(",", saved.Layout.ResolvedTargets)}) differ from the run's (r = {adapters.Lora.Rank}, alpha {adapters.Lora.Alpha}, {string.Join(",", adapters.ResolvedTargets)})");
+            model.UploadAdapters(saved.Adapters);
+        }
+        else
+        {
+            var config = ModelCheckpoint.ReadConfig(Path.Combine(checkpoint, ModelCheckpoint.ConfigFile));
+            if (config != model.Config) throw new InvalidDataException($"{checkpoint}: the checkpoint's model {config} differs from the run's {model.Config}");
+            using var reader = SafeTensorsReader.Open(Path.Combine(checkpoint, ModelCheckpoint.ModelFile));
+            model.UploadBaseWeights(ModelCheckpoint.ReadModelTensors(reader, model.Layout));
+        }
         using (var reader = SafeTensorsReader.Open(Path.Combine(checkpoint, OptimizerFile)))
         {
-            model.Backend.Upload(optimizer.M.View, ModelCheckpoint.ImportTensors(reader, model.Layout, MomentPrefix));
-            model.Backend.Upload(optimizer.V.View, ModelCheckpoint.ImportTensors(reader, model.Layout, SquarePrefix));
+            model.Backend.Upload(optimizer.M.View, ImportTrainable(reader, model, MomentPrefix));
+            model.Backend.Upload(optimizer.V.View, ImportTrainable(reader, model, SquarePrefix));
         }
         optimizer.StepCount = state.OptimizerStep;
         return state;
+    }
+
+    /// <summary>Optimizer-state tensors of the trainable region: the model's own (GPT-2's Conv1D transposed, as its weights) or the adapters'.</summary>
+    private static List<SafeTensorsWriter.Tensor> ExportTrainable(Transformer model, float[] flat, string prefix)
+    {
+        if (!model.HasAdapters) return ModelCheckpoint.ExportTensors(model.Layout, flat, prefix);
+        return model.TrainableTensors.Select(t => new SafeTensorsWriter.Tensor(prefix + t.Name, t.Shape,
+            flat.AsSpan((int)t.Offset, t.Shape.Aggregate(1, (a, b) => a * b)).ToArray())).ToList();
+    }
+
+    private static float[] ImportTrainable(ITensorSource reader, Transformer model, string prefix)
+    {
+        if (!model.HasAdapters) return ModelCheckpoint.ImportTensors(reader, model.Layout, prefix);
+        var flat = new float[model.TrainableLength];
+        foreach (var (name, shape, offset) in model.TrainableTensors)
+        {
+            if (!reader.Contains(prefix + name)) throw new InvalidDataException($"{reader.Path}: missing tensor '{prefix + name}'");
+            var entry = reader[prefix + name];
+            if (!entry.Shape.SequenceEqual(shape.Select(d => (long)d)))
+                throw new InvalidDataException($"{reader.Path}: tensor '{prefix + name}' has shape [{string.Join(", ", entry.Shape)}], expected [{string.Join(", ", shape)}]");
+            reader.ReadFloat32(prefix + name).CopyTo(flat.AsSpan((int)offset));
+        }
+        return flat;
     }
 
     public static string ReadMetrics(string checkpoint) => ReadText(checkpoint, MetricsFile);

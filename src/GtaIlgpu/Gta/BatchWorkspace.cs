@@ -10,11 +10,11 @@ namespace GtaIlgpu.Gta;
 /// </summary>
 public sealed class BatchWorkspace : IDisposable
 {
-    public BatchWorkspace(IBackend backend, ModelConfig config, int rows, int sequence)
+    public BatchWorkspace(IBackend backend, ModelConfig config, int rows, int sequence, ActivationOptions? options = null)
     {
         Rows = rows;
         Sequence = sequence;
-        Acts = new Activations(backend, config, rows, sequence, withGradients: true);
+        Acts = new Activations(backend, config, rows, sequence, withGradients: true, options);
         Loss = new TokenLoss(backend, rows * sequence);
         Inputs = backend.Allocate<int>((long)rows * sequence);
         HostInputs = new int[rows * sequence];
@@ -92,7 +92,7 @@ public sealed class BatchWorkspace : IDisposable
 }
 
 /// <summary>Workspaces by shape; sequence lengths are rounded up to multiples of 16 so few shapes exist.</summary>
-public sealed class WorkspacePool(IBackend backend, ModelConfig config) : IDisposable
+public sealed class WorkspacePool(IBackend backend, ModelConfig config, ActivationOptions? options = null) : IDisposable
 {
     private readonly Dictionary<(int, int), BatchWorkspace> _pool = [];
 
@@ -101,7 +101,7 @@ public sealed class WorkspacePool(IBackend backend, ModelConfig config) : IDispo
         int T = Math.Min(config.MaxSequence, (sequence + 15) / 16 * 16);
         if (sequence > config.MaxSequence) throw new ArgumentException($"a batch needs {sequence} positions, more than the model's {config.MaxSequence}");
         if (!_pool.TryGetValue((rows, T), out var workspace))
-            _pool[(rows, T)] = workspace = new BatchWorkspace(backend, config, rows, T);
+            _pool[(rows, T)] = workspace = new BatchWorkspace(backend, config, rows, T, options);
         return workspace;
     }
 

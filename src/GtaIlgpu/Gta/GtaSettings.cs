@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using GtaIlgpu.Model;
 using GtaIlgpu.Rewards;
 
 namespace GtaIlgpu.Gta;
@@ -66,6 +67,23 @@ public sealed record GtaSettings
     public int EvalExamples { get; init; } = 200;
     public ulong Seed { get; init; } = 1;
 
+    /// <summary>LoRA rank r; 0 trains every weight (full fine-tuning in fp32).</summary>
+    public int LoraRank { get; init; }
+    /// <summary>LoRA alpha: the update is scaled by alpha / r; 0 means 2·r.</summary>
+    public float LoraAlpha { get; init; }
+    /// <summary>LoRA target modules, comma-separated short names (q, k, v, o, gate, up, down).</summary>
+    public string LoraTargets { get; init; } = string.Join(",", LoraSettings.DefaultTargets);
+    /// <summary>How a LoRA run keeps its frozen base: f32, or bf16 (halves its memory).</summary>
+    public WeightDtype BaseDtype { get; init; } = WeightDtype.F32;
+    /// <summary>Activation recomputation per block: only block outputs are kept, each block's forward is redone in the backward pass.</summary>
+    public bool Recompute { get; init; }
+
+    /// <summary>The policy's model options these settings ask for.</summary>
+    [JsonIgnore]
+    public ModelOptions ModelOptions => new(
+        LoraRank > 0 ? new LoraSettings(LoraRank, LoraAlpha > 0 ? LoraAlpha : 2f * LoraRank, LoraSettings.ParseTargets(LoraTargets)) : null,
+        BaseDtype, Recompute);
+
     [JsonIgnore]
     public CompletionTemplate Template => Method switch
     {
@@ -89,6 +107,9 @@ public sealed record GtaSettings
         if (!(TopEntropyQuantile > 0 && TopEntropyQuantile <= 1)) throw new ArgumentException($"top entropy quantile must be in (0, 1], got {TopEntropyQuantile}");
         if (!(Temperature > 0) || float.IsInfinity(Temperature)) throw new ArgumentException($"temperature must be positive for GRPO rollouts (their log-probabilities are taken at it), got {Temperature}");
         if (Method != TrainingMethod.Sft && Generations < 2) throw new ArgumentException("group-relative advantages need at least 2 generations per prompt");
+        if (LoraRank < 0) throw new ArgumentException($"--lora-rank must be ≥ 0 (0: full fine-tuning), got {LoraRank}");
+        if (LoraAlpha < 0 || !float.IsFinite(LoraAlpha)) throw new ArgumentException($"--lora-alpha must be positive, got {LoraAlpha}");
+        ModelOptions.Validate();
     }
 }
 

@@ -18,6 +18,7 @@ public sealed class GtaTrainer : IDisposable
 {
     private readonly Transformer _policy;
     private readonly Transformer? _reference;
+    private readonly bool _referenceIsBase;
     private readonly PromptFormat _format;
     private readonly IReadOnlyList<LabeledExample> _train;
     private readonly AdamWOptimizer _optimizer;
@@ -48,8 +49,8 @@ public sealed class GtaTrainer : IDisposable
         var backend = policy.Backend;
         _optimizer = new AdamWOptimizer(policy, new AdamWSettings(WeightDecay: settings.WeightDecay, ClipNorm: settings.ClipNorm));
         _schedule = new LearningRateSchedule(settings.LearningRate, settings.WarmupSteps, settings.Steps, FloorFraction: 1f);
-        _rlPool = new WorkspacePool(backend, policy.Config);
-        _sftPool = new WorkspacePool(backend, policy.Config);
+        _rlPool = new WorkspacePool(backend, policy.Config, policy.ActivationOptions);
+        _sftPool = new WorkspacePool(backend, policy.Config, policy.ActivationOptions);
         _rng = new Rng(settings.Seed);
         _order = Enumerable.Range(0, train.Count).ToArray();
         int sftRows = Math.Max(settings.PromptsPerStep, settings.SftPrompts);
@@ -60,13 +61,15 @@ public sealed class GtaTrainer : IDisposable
         if (usesRl)
         {
             _generator = new Generator(policy, settings.PromptsPerStep * settings.Generations, policy.Config.MaxSequence);
-            if (settings.Beta != 0)
+            // The frozen reference is the policy as the stage starts (the shared base). With LoRA that is
+            // the policy's own frozen base run without its adapters: no copy at all.
+            if (settings.Beta != 0 && !policy.HasAdapters)
             {
-                // The frozen reference is the policy as the stage starts (the shared base).
                 _reference = new Transformer(backend, policy.Config);
                 backend.Ops.Copy(_reference.Parameters.View, policy.Parameters.View);
             }
-            if (settings.Method == TrainingMethod.Gta) _rlGradient = backend.Allocate<float>(policy.Layout.TotalLength);
+            _referenceIsBase = settings.Beta != 0 && policy.HasAdapters;
+            if (settings.Method == TrainingMethod.Gta) _rlGradient = backend.Allocate<float>(policy.TrainableLength);
         }
     }
 
@@ -78,7 +81,7 @@ public sealed class GtaTrainer : IDisposable
     /// </summary>
     public static MemoryPlan PlanMemory(ModelConfig config, GtaSettings settings)
     {
-        var plan = new MemoryPlan(config).Weights().Gradients().AdamMoments();
+        var plan = new MemoryPlan(config, settings.ModelOptions).Weights().Gradients().AdamMoments();
         int T = config.MaxSequence, rollouts = settings.PromptsPerStep * settings.Generations;
         if (settings.Method != TrainingMethod.Sft)
         {
@@ -92,12 +95,50 @@ public sealed class GtaTrainer : IDisposable
         return plan;
     }
 
+    /// <summary>Refuses a stage whose plan exceeds the device, naming the first change that would fit (see <see cref="SuggestFit"/>).</summary>
+    public static void EnsureFits(MemoryPlan plan, GtaSettings settings, IBackend backend)
+    {
+        long device = backend.MemoryBytes;
+        if (device <= 0 || plan.TotalBytes <= device) return;
+        var fit = SuggestFit(plan.Config, settings, device);
+        plan.EnsureFits(device, backend.Name, fit is { } f
+            ? $"{f.Flags} would fit: {MemoryPlan.Format(f.Plan.TotalBytes)}"
+            : "nothing this trainer offers (LoRA, a bf16 base, recomputation, fewer completions) fits; use a shorter window or a larger device");
+    }
+
+    /// <summary>
+    /// The first of these changes, taken cumulatively, after which the stage fits in deviceBytes: LoRA
+    /// (rank 16), a bf16 base, recomputation, then halving the completions per prompt down to 2. Null when
+    /// even all of them do not fit.
+    /// </summary>
+    public static (string Flags, MemoryPlan Plan)? SuggestFit(ModelConfig config, GtaSettings settings, long deviceBytes)
+    {
+        var flags = new List<string>();
+        var s = settings;
+        IEnumerable<(string Flag, GtaSettings Settings)> Steps()
+        {
+            if (s.LoraRank == 0) yield return ("--lora-rank 16", s = s with { LoraRank = 16 });
+            if (s.BaseDtype != WeightDtype.Bf16) yield return ("--base-dtype bf16", s = s with { BaseDtype = WeightDtype.Bf16 });
+            if (!s.Recompute) yield return ("--recompute", s = s with { Recompute = true });
+            while (s.Method != TrainingMethod.Sft && s.Generations > 2)
+                yield return ($"--generations {s.Generations / 2}", s = s with { Generations = Math.Max(2, s.Generations / 2) });
+        }
+        foreach (var (flag, next) in Steps())
+        {
+            flags.RemoveAll(f => f.StartsWith(flag.Split(' ')[0] + " ", StringComparison.Ordinal));
+            flags.Add(flag);
+            var plan = PlanMemory(config, next);
+            if (plan.TotalBytes <= deviceBytes) return (string.Join(" ", flags), plan);
+        }
+        return null;
+    }
+
     public GtaSettings Settings { get; }
     public int StepsDone { get; private set; }
     public Transformer Policy => _policy;
     public AdamWOptimizer Optimizer => _optimizer;
 
-    /// <summary>The frozen KL reference (the policy as the stage started); null when β = 0 or for the SFT baseline.</summary>
+    /// <summary>The frozen KL reference (the policy as the stage started) as a copy; null when β = 0, for the SFT baseline, and with LoRA (the reference is then the policy's base without adapters).</summary>
     public Transformer? Reference => _reference;
 
     /// <summary>
@@ -193,9 +234,10 @@ public sealed class GtaTrainer : IDisposable
             rl.Loss.Temperature = s.Temperature;
             // The reference first: the policy's first update then reuses its own forward for the old
             // log-probs (they are the current policy's before any update), one forward less per step.
-            if (_reference is not null)
+            if (_reference is not null || _referenceIsBase)
             {
-                _reference.Forward(rl.Acts, rl.Inputs.View);
+                if (_reference is not null) _reference.Forward(rl.Acts, rl.Inputs.View);
+                else _policy.Forward(rl.Acts, rl.Inputs.View, adapters: false);
                 rl.Loss.ComputeLogProbs(rl.Acts, rl.LogProbsRef);
             }
         }
@@ -205,7 +247,7 @@ public sealed class GtaTrainer : IDisposable
         BatchWorkspace? sft = usesSft ? PackSftBatch(examples) : null;
 
         // ---- μ policy updates; metrics are means over the updates ---------------------------------
-        var objective = new GrpoObjective(s.ClipEpsilonLow, s.ClipEpsilonHigh, _reference is null ? 0f : s.Beta, s.LossType, s.MaxCompletionTokens);
+        var objective = new GrpoObjective(s.ClipEpsilonLow, s.ClipEpsilonHigh, _reference is null && !_referenceIsBase ? 0f : s.Beta, s.LossType, s.MaxCompletionTokens);
         double sftLoss = 0, rlLoss = 0, kl = 0, entropy = 0, clipLow = 0, clipHigh = 0, cos = 0, norm = 0, normSft = 0, normRl = 0;
         int dropped = 0;
         float lr = _schedule.At(StepsDone);
@@ -228,7 +270,7 @@ public sealed class GtaTrainer : IDisposable
                 _policy.ZeroGradients();
                 _policy.Backward(rl.Acts, rl.Inputs.View);
                 tokens += stats.Tokens;
-                if (_rlGradient is not null) ops.Copy(_rlGradient.View, _policy.Gradients.View);
+                if (_rlGradient is not null) ops.Copy(_rlGradient.View, _policy.TrainableGradients);
             }
             if (sft is not null)
             {
@@ -244,7 +286,7 @@ public sealed class GtaTrainer : IDisposable
             bool combined = _rlGradient is not null && sft is not null;
             if (combined)
             {
-                var result = GradientConstraint.Apply(ops, _policy.Gradients.View, _rlGradient!.View, s.Constraint, s.Lambda1, s.Lambda2);
+                var result = GradientConstraint.Apply(ops, _policy.TrainableGradients, _rlGradient!.View, s.Constraint, s.Lambda1, s.Lambda2);
                 cos += result.Cosine;
                 if (result.SftDropped) dropped++;
                 normSft += result.SftNorm;

@@ -31,7 +31,7 @@ public sealed class Generator : IDisposable
         Batch = batch;
         MaxSequence = maxSequence;
         _cache = new KvCache(model.Backend, model.Config, batch, maxSequence);
-        _step = new Activations(model.Backend, model.Config, batch, 1, withGradients: false);
+        _step = new Activations(model, batch, 1, withGradients: false);
         _tokens = model.Backend.Allocate<int>(batch);
         _positions = model.Backend.Allocate<int>(batch);
         _uniforms = model.Backend.Allocate<float>(batch);
@@ -116,7 +116,7 @@ public sealed class Generator : IDisposable
         int T = Math.Min(MaxSequence, (length + 15) / 16 * 16);
         if (!_prefill.TryGetValue(T, out var pool))
         {
-            pool = (new Activations(_model.Backend, _model.Config, Batch, T, withGradients: false),
+            pool = (new Activations(_model, Batch, T, withGradients: false),
                 _model.Backend.Allocate<int>((long)Batch * T), new int[Batch * T]);
             pool.Acts.SetHeadRows([]); // prefill only fills the cache: the first decode step makes the first logits
             _prefill[T] = pool;

@@ -9,9 +9,9 @@ public sealed record AdamWSettings(float Beta1 = 0.9f, float Beta2 = 0.95f, floa
 public sealed class NonFiniteException(string message) : Exception(message);
 
 /// <summary>
-/// AdamW over the model's flat parameter buffer: global-norm clipping, then two flat launches, one over
-/// the weight-decayed region and one over biases and layernorm parameters. Moments are flat buffers
-/// with the parameters' layout.
+/// AdamW over the model's trainable flat buffer (every weight, or a LoRA model's adapters): global-norm
+/// clipping, then two flat launches, one over the weight-decayed region and one over biases and norm
+/// parameters. Moments are flat buffers with the trainable region's layout: frozen weights get none.
 /// </summary>
 public sealed class AdamWOptimizer : IDisposable
 {
@@ -23,8 +23,8 @@ public sealed class AdamWOptimizer : IDisposable
         _model = model;
         _ops = model.Backend.Ops;
         Settings = settings;
-        M = model.Backend.Allocate<float>(model.Layout.TotalLength);
-        V = model.Backend.Allocate<float>(model.Layout.TotalLength);
+        M = model.Backend.Allocate<float>(model.TrainableLength);
+        V = model.Backend.Allocate<float>(model.TrainableLength);
     }
 
     public AdamWSettings Settings { get; }
@@ -37,12 +37,12 @@ public sealed class AdamWOptimizer : IDisposable
     /// <summary>Clips by global norm and applies one update. Returns the gradient norm before clipping.</summary>
     public float Step(float learningRate)
     {
-        float norm = MathF.Sqrt(_ops.SumOfSquares(_model.Gradients.View));
+        float norm = MathF.Sqrt(_ops.SumOfSquares(_model.TrainableGradients));
         if (!float.IsFinite(norm))
             throw new NonFiniteException($"gradient norm is {norm} at optimizer step {StepCount + 1}");
         float scale = Settings.ClipNorm > 0 && norm > Settings.ClipNorm ? Settings.ClipNorm / norm : 1f;
         StepCount++;
-        long decay = _model.Layout.DecayLength, total = _model.Layout.TotalLength;
+        long decay = _model.TrainableDecayLength, total = _model.TrainableLength;
         Update(0, decay, learningRate, Settings.WeightDecay, scale);
         Update(decay, total - decay, learningRate, 0f, scale);
         return norm;
@@ -51,7 +51,7 @@ public sealed class AdamWOptimizer : IDisposable
     private void Update(long offset, long length, float lr, float weightDecay, float scale)
     {
         if (length == 0) return;
-        _ops.AdamW(_model.Parameters.Slice(offset, length), _model.Gradients.Slice(offset, length),
+        _ops.AdamW(_model.TrainableParameters.Slice(offset, length), _model.TrainableGradients.Slice(offset, length),
             M.Slice(offset, length), V.Slice(offset, length), lr, Settings.Beta1, Settings.Beta2, Settings.Eps,
             weightDecay, StepCount, scale);
     }

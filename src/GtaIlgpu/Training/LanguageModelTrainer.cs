@@ -51,7 +51,7 @@ public sealed class LanguageModelTrainer : IDisposable
             if (t < 0 || t >= model.Config.VocabSize) throw new ArgumentException($"token id {t} is outside the model's vocabulary of {model.Config.VocabSize}");
         _model = model;
         _stream = tokenStream;
-        _acts = new Activations(model.Backend, model.Config, B, T, withGradients: true);
+        _acts = new Activations(model, B, T, withGradients: true);
         _loss = new TokenLoss(model.Backend, B * T);
         _optimizer = new AdamWOptimizer(model, settings.Optimizer);
         _inputs = model.Backend.Allocate<int>(B * T);

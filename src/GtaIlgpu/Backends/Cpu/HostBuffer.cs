@@ -44,7 +44,16 @@ public abstract class HostBackendBase : IBackend
     /// <summary>The memory the runtime may use: physical memory or the container's limit.</summary>
     public long MemoryBytes => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
 
-    public DeviceBuffer<T> Allocate<T>(long length) where T : unmanaged => new HostBuffer<T>(length);
+    public DeviceBuffer<T> Allocate<T>(long length) where T : unmanaged
+    {
+        Interlocked.Add(ref _allocatedBytes, length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>());
+        return new HostBuffer<T>(length);
+    }
+
+    private long _allocatedBytes;
+
+    /// <summary>Bytes of every buffer allocated so far (freed ones included): what tests read to see what a model or optimizer holds.</summary>
+    public long AllocatedBytes => Interlocked.Read(ref _allocatedBytes);
 
     public void Upload<T>(BufferView<T> destination, ReadOnlySpan<T> source) where T : unmanaged
     {
