@@ -11,6 +11,7 @@ root.Subcommands.Add(ReportCommand.Build());
 root.Subcommands.Add(EvalCommand.Build());
 root.Subcommands.Add(GenerateCommand.Build());
 root.Subcommands.Add(LogprobsCommand.Build());
+root.Subcommands.Add(ExportCommand.Build());
 root.Subcommands.Add(BenchCommand.Build());
 root.Subcommands.Add(PlanCommand.Build());
 return CliErrors.Invoke(root, args);

@@ -48,13 +48,20 @@ public static class ModelCheckpoint
     /// F32 (model.safetensors, or shards with an index above maxShardBytes, see <see cref="HuggingFaceWeights.Write"/>),
     /// and the tokenizer.
     /// </summary>
-    public static void Save(string folder, Transformer model, ITextTokenizer? tokenizer, IReadOnlyDictionary<string, string>? metadata = null, long maxShardBytes = HuggingFaceWeights.DefaultMaxShardBytes)
+    public static void Save(string folder, Transformer model, ITextTokenizer? tokenizer, IReadOnlyDictionary<string, string>? metadata = null, long maxShardBytes = HuggingFaceWeights.DefaultMaxShardBytes) =>
+        Save(folder, model.Config, model.Backend.ToArray(model.Parameters.View), tokenizer, metadata, maxShardBytes);
+
+    /// <summary>The same from a host array in <see cref="ParameterLayout"/> order (a merged model is written without a device).</summary>
+    public static void Save(string folder, ModelConfig config, ReadOnlySpan<float> weights, ITextTokenizer? tokenizer, IReadOnlyDictionary<string, string>? metadata = null, long maxShardBytes = HuggingFaceWeights.DefaultMaxShardBytes)
     {
+        var layout = new ParameterLayout(config);
+        if (weights.Length != layout.TotalLength)
+            throw new ArgumentException($"the weights hold {weights.Length} floats but a {config.ModelType} model of this config needs {layout.TotalLength}");
+        string json = ConfigJson(config, tokenizer); // refuses a model its model_type cannot express, before anything is written
         Directory.CreateDirectory(folder);
-        string config = ConfigJson(model.Config, tokenizer); // refuses a model its model_type cannot express, before anything is written
-        var tensors = ExportTensors(model.Layout, model.Backend.ToArray(model.Parameters.View));
-        HuggingFaceWeights.Write(folder, SaveOrder(model.Config, tensors), metadata, maxShardBytes);
-        AtomicFile.WriteText(Path.Combine(folder, ConfigFile), config);
+        var tensors = ExportTensors(layout, weights);
+        HuggingFaceWeights.Write(folder, SaveOrder(config, tensors), metadata, maxShardBytes);
+        AtomicFile.WriteText(Path.Combine(folder, ConfigFile), json);
         tokenizer?.Save(folder);
     }
 
@@ -190,12 +197,12 @@ public static class ModelCheckpoint
         name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal) && name.StartsWith("model.", StringComparison.Ordinal);
 
     /// <summary>One tensor per parameter, named prefix + GPT-2 name, Conv1D weights transposed to (in, out).</summary>
-    public static List<SafeTensorsWriter.Tensor> ExportTensors(ParameterLayout layout, float[] flat, string prefix = "")
+    public static List<SafeTensorsWriter.Tensor> ExportTensors(ParameterLayout layout, ReadOnlySpan<float> flat, string prefix = "")
     {
         var tensors = new List<SafeTensorsWriter.Tensor>();
         foreach (var t in layout.Tensors)
         {
-            var data = flat.AsSpan((int)t.Offset, (int)t.Length).ToArray();
+            var data = flat.Slice((int)t.Offset, (int)t.Length).ToArray();
             int[] shape = t.Shape;
             if (IsConv1D(t.Name))
             {
