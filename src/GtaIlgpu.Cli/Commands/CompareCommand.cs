@@ -44,13 +44,13 @@ public static class CompareCommand
         var results = new List<RunResult>();
         using (baseModel)
         {
-            var baseParameters = backend.ToArray(baseModel.Parameters.View);
             foreach (var method in Methods)
             {
                 AnsiConsole.MarkupLineInterpolated($"[bold]{method.ToString().ToLowerInvariant()}[/] from the shared base");
-                using var model = new Transformer(backend, baseModel.Config);
-                backend.Upload(model.Parameters.View, baseParameters);
-                results.Add(GtaRunner.Train(model, format, data, options.Settings(p, method), Path.Combine(outDir, method.ToString().ToLowerInvariant()),
+                var settings = options.Settings(p, method);
+                // Each method trains its own model over the shared base's weights (full, or LoRA adapters on it).
+                using var model = baseModel.WithOptions(settings.ModelOptions, settings.Seed ^ 0x4C6F5241UL);
+                results.Add(GtaRunner.Train(model, format, data, settings, Path.Combine(outDir, method.ToString().ToLowerInvariant()),
                     new Dictionary<string, object?> { ["data"] = data.Name, ["task"] = format.TaskName, ["labels"] = format.Labels, ["device"] = backend.Name, ["base"] = baseInfo }));
             }
         }

@@ -49,7 +49,7 @@ public static class ModelCheckpoint
     /// and the tokenizer.
     /// </summary>
     public static void Save(string folder, Transformer model, ITextTokenizer? tokenizer, IReadOnlyDictionary<string, string>? metadata = null, long maxShardBytes = HuggingFaceWeights.DefaultMaxShardBytes) =>
-        Save(folder, model.Config, model.Backend.ToArray(model.Parameters.View), tokenizer, metadata, maxShardBytes);
+        Save(folder, model.Config, model.DownloadBaseWeights(), tokenizer, metadata, maxShardBytes);
 
     /// <summary>The same from a host array in <see cref="ParameterLayout"/> order (a merged model is written without a device).</summary>
     public static void Save(string folder, ModelConfig config, ReadOnlySpan<float> weights, ITextTokenizer? tokenizer, IReadOnlyDictionary<string, string>? metadata = null, long maxShardBytes = HuggingFaceWeights.DefaultMaxShardBytes)
@@ -103,9 +103,15 @@ public static class ModelCheckpoint
     /// max_position_embeddings, often 32k or more, is lowered to this. A learned-position model keeps its own.
     /// </param>
     /// <param name="tokenizer">The folder's tokenizer when the caller has already read it (a large one takes a while to parse).</param>
-    public static LoadedModel Load(string folder, IBackend backend, int? window = null, ITextTokenizer? tokenizer = null)
+    /// <param name="options">
+    /// The model's options (LoRA, a bf16 base, recomputation). A PEFT adapter folder (adapter_config.json) loads its
+    /// base (base_model_name_or_path, relative to the adapter folder when it is a relative path, or
+    /// <paramref name="baseFolder"/>) with the adapter's LoRA settings and values.
+    /// </param>
+    public static LoadedModel Load(string folder, IBackend backend, int? window = null, ITextTokenizer? tokenizer = null, ModelOptions? options = null, string? baseFolder = null)
     {
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"model folder not found: {folder}");
+        if (!HuggingFaceWeights.ExistIn(folder) && PeftAdapter.ExistsIn(folder)) return LoadAdapted(folder, backend, window, tokenizer, options, baseFolder);
         if (!HuggingFaceWeights.ExistIn(folder) && TrainingCheckpoint.Latest(folder) is { } latest)
             folder = latest;
         var config = ReadConfig(Path.Combine(folder, ConfigFile));
@@ -114,12 +120,13 @@ public static class ModelCheckpoint
         if (tokenizer is not null && tokenizer.VocabularySize > config.VocabSize)
             throw new InvalidDataException($"{folder}: the tokenizer has {tokenizer.VocabularySize} tokens but the model's vocab_size is {config.VocabSize}");
         // Refuse before allocating: a 3B model on a small device should say so, not fail inside an allocation.
-        new MemoryPlan(config).Weights().EnsureFits(backend.MemoryBytes, backend.Name);
-        var model = new Transformer(backend, config);
+        new MemoryPlan(config, options).Weights().EnsureFits(backend.MemoryBytes, backend.Name);
+        var model = new Transformer(backend, config, options);
         try
         {
-            using var reader = HuggingFaceWeights.Open(folder);
-            backend.Upload(model.Parameters.View, ReadModelTensors(reader, model.Layout));
+            using (var reader = HuggingFaceWeights.Open(folder))
+                model.UploadBaseWeights(ReadModelTensors(reader, model.Layout));
+            if (model.AdapterLayout is { } a) model.UploadAdapters(a.Initialize(0x4C6F5241UL));
             return new LoadedModel(model, tokenizer, folder);
         }
         catch
@@ -127,6 +134,21 @@ public static class ModelCheckpoint
             model.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The base a PEFT adapter folder names (or the one given), with the adapters on it.</summary>
+    private static LoadedModel LoadAdapted(string folder, IBackend backend, int? window, ITextTokenizer? tokenizer, ModelOptions? options, string? baseFolder)
+    {
+        string? named = PeftAdapter.ReadBaseModelPath(folder);
+        string? resolved = baseFolder ?? (named is null ? null : Path.IsPathRooted(named) ? named : Path.GetFullPath(Path.Combine(folder, named)));
+        if (resolved is null || !Directory.Exists(resolved))
+            throw new DirectoryNotFoundException($"{Path.Combine(folder, PeftAdapter.ConfigFile)}: base_model_name_or_path {(named is null ? "is missing" : $"'{named}' is not a folder here")}; give the base model folder (--base)");
+        var config = ReadConfig(Path.Combine(resolved, ConfigFile));
+        var adapter = PeftAdapter.Load(folder, config with { MaxSequence = window is int w && !config.IsGpt2 && w < config.MaxSequence ? w : config.MaxSequence });
+        tokenizer ??= HasTokenizerFiles(folder) ? LoadTokenizer(folder) : null;
+        var loaded = Load(resolved, backend, window, tokenizer, (options ?? ModelOptions.Full) with { Lora = adapter.Lora });
+        loaded.Model.UploadAdapters(adapter.Adapters);
+        return new LoadedModel(loaded.Model, loaded.Tokenizer, folder);
     }
 
     /// <summary>

@@ -19,7 +19,7 @@ public static class VocabularyGrowth
         var grown = new Transformer(model.Backend, model.Config with { VocabSize = model.Config.VocabSize + newRows });
         try
         {
-            var source = model.Backend.ToArray(model.Parameters.View);
+            var source = model.DownloadBaseWeights();
             var target = new float[grown.Layout.TotalLength];
             foreach (var tensor in oldLayout.Tensors)
                 Array.Copy(source, tensor.Offset, target, grown.Layout[tensor.Name].Offset, tensor.Length);
@@ -35,7 +35,7 @@ public static class VocabularyGrowth
                 for (int row = V; row < V + newRows; row++)
                     for (int c = 0; c < C; c++) target[start + (long)row * C + c] = (float)(mean[c] / V);
             }
-            model.Backend.Upload(grown.Parameters.View, target);
+            grown.UploadBaseWeights(target);
             return grown;
         }
         catch
