@@ -137,7 +137,7 @@ public sealed class EncoderLauncher
     }
 
     /// <summary>Whole rows of C a table holds (at least one, and addressable with 32-bit indices).</summary>
-    private static int Rows(string op, string name, long length, int C)
+    internal static int Rows(string op, string name, long length, int C)
     {
         OpShapes.AtLeast(op, name, length, C);
         long rows = Math.Min(length, OpShapes.MaxElements) / C;

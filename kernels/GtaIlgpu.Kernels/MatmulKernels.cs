@@ -53,12 +53,13 @@ public static class MatmulKernels
 
     // Shared tiles are stored k-major ([k][m] and [k][n]) so the inner loop reads a thread's 4 rows
     // and 4 columns contiguously; the padding breaks bank conflicts of the transposing stores.
-    private const int ATileStride = TileM + 4;
-    private const int BTileStride = TileN + 4;
-    private const int LoadsPerThread = TileM * TileK / GroupSize;
+    // (Internal, with Row4 and StoreRow: MatmulBf16Kernels.Gemm shares the tiling.)
+    internal const int ATileStride = TileM + 4;
+    internal const int BTileStride = TileN + 4;
+    internal const int LoadsPerThread = TileM * TileK / GroupSize;
 
     /// <summary>Four accumulators of one register row.</summary>
-    private struct Row4
+    internal struct Row4
     {
         public float X, Y, Z, W;
 
@@ -133,7 +134,7 @@ public static class MatmulKernels
         StoreRow(c, bias, shape, row0 + 3, col0, acc3);
     }
 
-    private static void StoreRow(ArrayView<float> c, ArrayView<float> bias, GemmShape shape, int row, int col0, Row4 acc)
+    internal static void StoreRow(ArrayView<float> c, ArrayView<float> bias, GemmShape shape, int row, int col0, Row4 acc)
     {
         if (row >= shape.M) return;
         for (int j = 0; j < ThreadN; j++)

@@ -53,9 +53,25 @@ public static partial class OpShapes
     }
 
     /// <summary>output (N,OC) = input (N,C) · weight (OC,C)ᵀ + bias (OC, optional): one check for every implementation.</summary>
-    public static void MatmulForward(int N, int C, int OC, long output, long input, long weight, long bias)
+    public static void MatmulForward(int N, int C, int OC, long output, long input, long weight, long bias) =>
+        MatmulForward("matmul_forward", N, C, OC, output, input, weight, bias);
+
+    /// <summary>The same shapes with a bfloat16 weight (its length counted in bf16 elements).</summary>
+    public static void MatmulForwardBf16(int N, int C, int OC, long output, long input, long weight, long bias) =>
+        MatmulForward("matmul_forward_bf16", N, C, OC, output, input, weight, bias);
+
+    /// <summary>dinput (N,C, required: it is the only output) += doutput (N,OC) · weight (OC,C, bfloat16).</summary>
+    public static void MatmulBackwardInputBf16(int N, int C, int OC, long dinput, long doutput, long weight)
     {
-        const string op = "matmul_forward";
+        const string op = "matmul_backward_input_bf16";
+        MatmulDims(op, N, C, OC);
+        AtLeast(op, "dinput", dinput, (long)N * C);
+        AtLeast(op, "doutput", doutput, (long)N * OC);
+        AtLeast(op, "weight", weight, (long)OC * C);
+    }
+
+    private static void MatmulForward(string op, int N, int C, int OC, long output, long input, long weight, long bias)
+    {
         MatmulDims(op, N, C, OC);
         AtLeast(op, "output", output, (long)N * OC);
         AtLeast(op, "input", input, (long)N * C);
@@ -97,6 +113,21 @@ public static partial class OpShapes
             if (rows[r] < 0 || rows[r] >= rowCount) throw new ArgumentException($"{op}: row index {rows[r]} (entry {r}) is outside [0, {rowCount})");
             if (r > 0 && rows[r] <= rows[r - 1]) throw new ArgumentException($"{op}: row indices must be strictly ascending, entry {r} is {rows[r]} after {rows[r - 1]}");
         }
+    }
+
+    /// <summary>
+    /// A block of columns [column, column + width) of a matrix with N rows of wideWidth (named wide) and
+    /// a compact (N,width) matrix (named narrow): the block must lie inside the wide rows.
+    /// </summary>
+    public static void ColumnBlock(string op, int N, int wideWidth, int column, int width, string wideName, long wide, string narrowName, long narrow)
+    {
+        Positive(op, "N", N);
+        Positive(op, "width", width);
+        if (wideWidth <= 0) throw new ArgumentException($"{op}: {wideName} rows must be positive wide, got {wideWidth}");
+        if (column < 0 || (long)column + width > wideWidth)
+            throw new ArgumentException($"{op}: columns [{column}, {(long)column + width}) do not fit in {wideName} rows of {wideWidth}");
+        AtLeast(op, wideName, wide, (long)N * wideWidth);
+        AtLeast(op, narrowName, narrow, (long)N * width);
     }
 
     private static void MatmulDims(string op, int N, int C, int OC)

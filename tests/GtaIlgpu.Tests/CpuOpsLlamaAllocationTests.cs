@@ -2,7 +2,10 @@ using GtaIlgpu.Backends.Cpu;
 
 namespace GtaIlgpu.Tests;
 
-/// <summary>The Llama-family CpuOps (RMSNorm, QkNorm, rotary, SwiGLU) allocate nothing once warm; serial, as it measures process-wide allocation.</summary>
+/// <summary>
+/// The Llama-family CpuOps (RMSNorm, QkNorm, rotary, SwiGLU) and the LoRA ones (bf16 matmul and embedding,
+/// column blocks) allocate nothing once warm; serial, as it measures process-wide allocation.
+/// </summary>
 [Collection(SerialCollection.Name)]
 public sealed class CpuOpsLlamaAllocationTests
 {
@@ -27,6 +30,10 @@ public sealed class CpuOpsLlamaAllocationTests
         var gateUp = CpuOpsTests.Buffer(CpuOpsTests.Random(rng, N * 2 * I));
         var dgateUp = new HostBuffer<float>(N * 2 * I);
         var mlp = new HostBuffer<float>(N * I);
+        var wBf16 = new HostBuffer<ushort>(width * C);
+        for (int i = 0; i < width * C; i++) wBf16.Data[i] = (ushort)(0x3C00 + rng.Next(0x0800)); // |w| in [2⁻⁷, 1)
+        var tokens = new HostBuffer<int>(N);
+        var lora = new HostBuffer<float>(N * hs);
 
         void Step()
         {
@@ -38,6 +45,11 @@ public sealed class CpuOpsLlamaAllocationTests
             ops.RotaryBackward(dqkv.View, positions.View, invFreq.View, N, NH, NKV, hs);
             ops.SwiGluForward(mlp.View, gateUp.View, N, I);
             ops.SwiGluBackward(dgateUp.View, mlp.View, gateUp.View, N, I);
+            ops.MatmulForwardBf16(qkv.View, x.View, wBf16.View, default, N, C, width);
+            ops.MatmulBackwardInputBf16(dx.View, dqkv.View, wBf16.View, N, C, width);
+            ops.EncoderForwardBf16(y.View, tokens.View, wBf16.View, default, 1, N, C);
+            ops.TakeColumns(lora.View, dqkv.View, width, NH * hs, hs, N, 0.5f);
+            ops.AddColumns(qkv.View, width, NH * hs, lora.View, hs, N, 2f);
         }
 
         Step(); // warm: JIT, scratch growth, worker wake-up events

@@ -135,6 +135,13 @@ public sealed class CpuOpsTests
         Throws("encoder_forward", () => Cpu.EncoderForward(output.View, Buffer(new[] { 0, 9 }).View, output.View, output.View, 1, 2, 8));
         Throws("encoder_backward", () => Cpu.EncoderBackward(output.View, small.View, output.View, ints.View, 1, 2, 4));
         Throws("encoder_decode_forward", () => Cpu.EncoderDecodeForward(output.View, ints.View, Buffer(new[] { 16 }).View, output.View, output.View, 1, 4));
+        var bf16 = new HostBuffer<ushort>(64);
+        Throws("matmul_forward_bf16", () => Cpu.MatmulForwardBf16(output.View, output.View, bf16.View.Slice(0, 11), default, 2, 4, 3));
+        Throws("matmul_backward_input_bf16", () => Cpu.MatmulBackwardInputBf16(output.View, small.View, bf16.View, 2, 4, 3));
+        Throws("encoder_forward_bf16", () => Cpu.EncoderForwardBf16(output.View, Buffer(new[] { 0, 8 }).View, bf16.View, bf16.View, 1, 2, 8));
+        Throws("encoder_decode_forward_bf16", () => Cpu.EncoderDecodeForwardBf16(output.View, ints.View, Buffer(new[] { 16 }).View, bf16.View, bf16.View, 1, 4));
+        Throws("add_columns", () => Cpu.AddColumns(output.View, 8, 6, small.View, 3, 1, 1f));
+        Throws("take_columns", () => Cpu.TakeColumns(small.View, output.View, 8, 0, 3, 2, 1f));
         Throws("gelu_forward", () => Cpu.GeluForward(output.View, small.View, 5));
         Throws("gelu_backward", () => Cpu.GeluBackward(output.View, output.View, small.View, 5));
         Throws("add", () => Cpu.Add(output.View, output.View, small.View, 5));

@@ -66,6 +66,28 @@ public interface IOps
     /// </summary>
     void MatmulBackward(BufferView<float> dinput, BufferView<float> dweight, BufferView<float> dbias, BufferView<float> doutput, BufferView<float> input, BufferView<float> weight, int N, int C, int OC);
 
+    // ---- frozen bf16 weights: widened exactly to fp32 as they are loaded ---------------------------
+    //      (LoRA on a frozen base kept in bfloat16: ushort bit patterns, the top 16 bits of a float32.
+    //      Each op computes exactly what its fp32 twin computes with the widened weights.)
+    /// <summary>output (N,OC) = input (N,C) · weight (OC,C)ᵀ + bias (OC fp32, optional); weight holds bfloat16 bit patterns.</summary>
+    void MatmulForwardBf16(BufferView<float> output, BufferView<float> input, BufferView<ushort> weight, BufferView<float> bias, int N, int C, int OC);
+
+    /// <summary>dinput (N,C) += doutput (N,OC) · weight (OC,C). A frozen weight has no gradient, so there is no dweight/dbias.</summary>
+    void MatmulBackwardInputBf16(BufferView<float> dinput, BufferView<float> doutput, BufferView<ushort> weight, int N, int C, int OC);
+
+    /// <summary>As <see cref="EncoderForward"/> with bf16 wte (V,C) and wpe (maxT,C; empty for rotary families).</summary>
+    void EncoderForwardBf16(BufferView<float> output, BufferView<int> tokens, BufferView<ushort> wte, BufferView<ushort> wpe, int B, int T, int C);
+
+    /// <summary>As <see cref="EncoderDecodeForward"/> with bf16 wte and wpe (wpe empty for rotary families).</summary>
+    void EncoderDecodeForwardBf16(BufferView<float> output, BufferView<int> tokens, BufferView<int> positions, BufferView<ushort> wte, BufferView<ushort> wpe, int B, int C);
+
+    // ---- column blocks: LoRA on one module (q, k, v, gate, up) of a fused matmul ------------------
+    /// <summary>output[n, column + j] += scale·source[n, j] for n &lt; N, j &lt; width; output rows are outputWidth wide, source rows width wide.</summary>
+    void AddColumns(BufferView<float> output, int outputWidth, int column, BufferView<float> source, int width, int N, float scale);
+
+    /// <summary>destination[n, j] = scale·source[n, column + j] (overwrites); source rows are sourceWidth wide.</summary>
+    void TakeColumns(BufferView<float> destination, BufferView<float> source, int sourceWidth, int column, int width, int N, float scale);
+
     // ---- row gather / scatter (the LM head over selected positions) -------------------------------
     /// <summary>destination (R,width) row r = source row rows[r]. rows: R strictly ascending indices.</summary>
     void GatherRows(BufferView<float> destination, BufferView<float> source, BufferView<int> rows, int R, int width);

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using GtaIlgpu.Common;
 
 namespace GtaIlgpu.Checkpoints;
 
@@ -80,9 +81,8 @@ public sealed class SafeTensorsReader : ITensorSource
                 for (int i = 0; i < values.Length; i++) values[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(raw.AsSpan(2 * i));
                 break;
             case "BF16":
-                // bfloat16 is the top half of a float32.
-                for (int i = 0; i < values.Length; i++)
-                    values[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(raw.AsSpan(2 * i)) << 16);
+                if (BitConverter.IsLittleEndian) BFloat16.Widen(MemoryMarshal.Cast<byte, ushort>(raw), values);
+                else for (int i = 0; i < values.Length; i++) values[i] = BFloat16.ToFloat(BinaryPrimitives.ReadUInt16LittleEndian(raw.AsSpan(2 * i)));
                 break;
             default:
                 throw new InvalidDataException($"{Path}: tensor '{name}' has dtype {e.DType}; only F32, F16 and BF16 can be read as float32");

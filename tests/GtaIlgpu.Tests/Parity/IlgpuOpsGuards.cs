@@ -76,6 +76,27 @@ public abstract class IlgpuOpsGuards(OpsFixture fixture)
     }
 
     [ParityFact]
+    public void An_out_of_range_token_or_position_of_a_bf16_table_writes_NaN()
+    {
+        const int C = 7, V = 5, MaxT = 4;
+        using var output = Backend.Allocate<float>(2 * C);
+        using var tokens = Backend.AllocateFrom<int>([1, V]);
+        using var wte = Backend.AllocateFrom<ushort>(Enumerable.Range(0, V * C).Select(i => (ushort)(0x3F80 + i)).ToArray());
+        using var wpe = Backend.AllocateFrom<ushort>(Enumerable.Range(0, MaxT * C).Select(i => (ushort)(0xBF80 + i)).ToArray());
+        Ops.EncoderForwardBf16(output.View, tokens.View, wte.View, wpe.View, 1, 2, C);
+        var values = Backend.ToArray(output.View);
+        Assert.All(values.Take(C), v => Assert.False(float.IsNaN(v)));
+        Assert.All(values.Skip(C), v => Assert.True(float.IsNaN(v)));
+
+        using var valid = Backend.AllocateFrom<int>([1, 2]);
+        using var positions = Backend.AllocateFrom<int>([MaxT, 0]);
+        Ops.EncoderDecodeForwardBf16(output.View, valid.View, positions.View, wte.View, wpe.View, 2, C);
+        values = Backend.ToArray(output.View);
+        Assert.All(values.Take(C), v => Assert.True(float.IsNaN(v)));
+        Assert.All(values.Skip(C), v => Assert.False(float.IsNaN(v)));
+    }
+
+    [ParityFact]
     public void Decode_with_a_position_outside_the_cache_poisons_only_that_sequence()
     {
         const int B = 2, C = 4, NH = 2, maxT = 3;

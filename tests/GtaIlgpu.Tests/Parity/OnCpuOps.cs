@@ -18,6 +18,8 @@ public sealed class CpuOpsCollection : ICollectionFixture<CpuOpsFixture>
 [Collection(CpuOpsCollection.Name)] public sealed class CpuOpsRotaryParity(CpuOpsFixture implementation) : RotaryParity(implementation);
 [Collection(CpuOpsCollection.Name)] public sealed class CpuOpsSwiGluParity(CpuOpsFixture implementation) : SwiGluParity(implementation);
 [Collection(CpuOpsCollection.Name)] public sealed class CpuOpsMatmulParity(CpuOpsFixture implementation) : MatmulParity(implementation);
+[Collection(CpuOpsCollection.Name)] public sealed class CpuOpsBf16Parity(CpuOpsFixture implementation) : Bf16Parity(implementation);
+[Collection(CpuOpsCollection.Name)] public sealed class CpuOpsColumnsParity(CpuOpsFixture implementation) : ColumnsParity(implementation);
 [Collection(CpuOpsCollection.Name)] public sealed class CpuOpsRowGatherParity(CpuOpsFixture implementation) : RowGatherParity(implementation);
 [Collection(CpuOpsCollection.Name)] public sealed class CpuOpsAttentionParity(CpuOpsFixture implementation) : AttentionParity(implementation);
 [Collection(CpuOpsCollection.Name)] public sealed class CpuOpsTokenLogLikelihoodParity(CpuOpsFixture implementation) : TokenLogLikelihoodParity(implementation);

@@ -26,6 +26,8 @@ public sealed class Emulator32Collection : ICollectionFixture<Emulator32Fixture>
 [Collection(Emulator32Collection.Name)] public sealed class Emulator32RotaryParity(Emulator32Fixture implementation) : RotaryParity(implementation);
 [Collection(Emulator32Collection.Name)] public sealed class Emulator32SwiGluParity(Emulator32Fixture implementation) : SwiGluParity(implementation);
 [Collection(Emulator32Collection.Name)] public sealed class Emulator32MatmulParity(Emulator32Fixture implementation) : MatmulParity(implementation);
+[Collection(Emulator32Collection.Name)] public sealed class Emulator32Bf16Parity(Emulator32Fixture implementation) : Bf16Parity(implementation);
+[Collection(Emulator32Collection.Name)] public sealed class Emulator32ColumnsParity(Emulator32Fixture implementation) : ColumnsParity(implementation);
 [Collection(Emulator32Collection.Name)] public sealed class Emulator32RowGatherParity(Emulator32Fixture implementation) : RowGatherParity(implementation);
 [Collection(Emulator32Collection.Name)] public sealed class Emulator32AttentionParity(Emulator32Fixture implementation) : AttentionParity(implementation);
 [Collection(Emulator32Collection.Name)] public sealed class Emulator32TokenLogLikelihoodParity(Emulator32Fixture implementation) : TokenLogLikelihoodParity(implementation);

@@ -22,6 +22,8 @@ public sealed class Emulator4Collection : ICollectionFixture<Emulator4Fixture>
 [Collection(Emulator4Collection.Name)] public sealed class Emulator4RotaryParity(Emulator4Fixture implementation) : RotaryParity(implementation);
 [Collection(Emulator4Collection.Name)] public sealed class Emulator4SwiGluParity(Emulator4Fixture implementation) : SwiGluParity(implementation);
 [Collection(Emulator4Collection.Name)] public sealed class Emulator4MatmulParity(Emulator4Fixture implementation) : MatmulParity(implementation);
+[Collection(Emulator4Collection.Name)] public sealed class Emulator4Bf16Parity(Emulator4Fixture implementation) : Bf16Parity(implementation);
+[Collection(Emulator4Collection.Name)] public sealed class Emulator4ColumnsParity(Emulator4Fixture implementation) : ColumnsParity(implementation);
 [Collection(Emulator4Collection.Name)] public sealed class Emulator4RowGatherParity(Emulator4Fixture implementation) : RowGatherParity(implementation);
 [Collection(Emulator4Collection.Name)] public sealed class Emulator4AttentionParity(Emulator4Fixture implementation) : AttentionParity(implementation);
 [Collection(Emulator4Collection.Name)] public sealed class Emulator4TokenLogLikelihoodParity(Emulator4Fixture implementation) : TokenLogLikelihoodParity(implementation);

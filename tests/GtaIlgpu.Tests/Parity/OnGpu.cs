@@ -37,6 +37,8 @@ public sealed class GpuCollection : ICollectionFixture<GpuFixture>
 [Collection(GpuCollection.Name)] public sealed class GpuRotaryParity(GpuFixture implementation) : RotaryParity(implementation);
 [Collection(GpuCollection.Name)] public sealed class GpuSwiGluParity(GpuFixture implementation) : SwiGluParity(implementation);
 [Collection(GpuCollection.Name)] public sealed class GpuMatmulParity(GpuFixture implementation) : MatmulParity(implementation);
+[Collection(GpuCollection.Name)] public sealed class GpuBf16Parity(GpuFixture implementation) : Bf16Parity(implementation);
+[Collection(GpuCollection.Name)] public sealed class GpuColumnsParity(GpuFixture implementation) : ColumnsParity(implementation);
 [Collection(GpuCollection.Name)] public sealed class GpuRowGatherParity(GpuFixture implementation) : RowGatherParity(implementation);
 [Collection(GpuCollection.Name)] public sealed class GpuAttentionParity(GpuFixture implementation) : AttentionParity(implementation);
 [Collection(GpuCollection.Name)] public sealed class GpuTokenLogLikelihoodParity(GpuFixture implementation) : TokenLogLikelihoodParity(implementation);

@@ -1,4 +1,5 @@
 using GtaIlgpu.Backends;
+using GtaIlgpu.Common;
 using GtaIlgpu.Tests.Reference;
 
 namespace GtaIlgpu.Tests.Parity;
@@ -19,6 +20,7 @@ public readonly struct Side(bool reference)
 {
     public BufferView<float> this[Twin<float> twin] => reference ? twin.Reference : twin.Tested;
     public BufferView<int> this[Twin<int> twin] => reference ? twin.Reference : twin.Tested;
+    public BufferView<ushort> this[Twin<ushort> twin] => reference ? twin.Reference : twin.Tested;
 }
 
 /// <summary>
@@ -59,6 +61,15 @@ internal sealed class Twins : IDisposable
     {
         var random = new Random(seed);
         return Enumerable.Range(0, n).Select(_ => low + (high - low) * random.NextSingle()).ToArray();
+    }
+
+    /// <summary>n bfloat16 patterns of values uniform in [offset − scale, offset + scale), rounded to nearest.</summary>
+    public Twin<ushort> RandomBf16(int n, float scale = 1f, float offset = 0f)
+    {
+        var values = Values(n, scale, offset);
+        var bits = new ushort[n];
+        BFloat16.Narrow(values, bits);
+        return Upload(bits);
     }
 
     /// <summary>n token ids uniform in [0, V).</summary>

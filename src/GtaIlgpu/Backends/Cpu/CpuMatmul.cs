@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using GtaIlgpu.Common;
 using GtaIlgpu.Kernels;
 
 namespace GtaIlgpu.Backends.Cpu;
@@ -23,6 +24,9 @@ namespace GtaIlgpu.Backends.Cpu;
 ///   with <see cref="CpuParallel"/>; the grid splits the larger output dimension first so the
 ///   operand that gets packed redundantly is the smaller one.
 /// - No allocation per call: scratch is a [ThreadStatic] pinned array that only grows.
+/// - A frozen bfloat16 weight (LoRA on a bf16 base) is widened in the B packing step: the packed
+///   panel holds exactly the floats an fp32 copy would, so the bf16 forward and dinput products are
+///   bit-identical to the fp32 ones with the widened weight, and no fp32 copy of the weight exists.
 /// Summation order differs from a naive loop (K is summed in KC-blocks), not the result's accuracy.
 /// Outputs must not alias inputs.
 /// </summary>
@@ -48,6 +52,22 @@ public static unsafe class CpuMatmul
 
     public static void Backward(BufferView<float> dinput, BufferView<float> dweight, BufferView<float> dbias, BufferView<float> doutput, BufferView<float> input, BufferView<float> weight, int N, int C, int OC)
         => Backward(dinput.Span(), dweight.Span(), dbias.Span(), doutput.Span(), input.Span(), weight.Span(), N, C, OC, UseSimd);
+
+    // ---- frozen bfloat16 weights (bit patterns, widened as the B panel is packed) ----------------
+
+    /// <summary>As <see cref="Forward(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/> with a bfloat16 weight (OC,C).</summary>
+    public static void ForwardBf16(Span<float> output, ReadOnlySpan<float> input, ReadOnlySpan<ushort> weight, ReadOnlySpan<float> bias, int N, int C, int OC)
+        => ForwardBf16(output, input, weight, bias, N, C, OC, UseSimd);
+
+    /// <summary>dinput (N,C) += doutput (N,OC) · weight (OC,C, bfloat16): the dinput product of <see cref="Backward(Span{float}, Span{float}, Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, int)"/>.</summary>
+    public static void BackwardInputBf16(Span<float> dinput, ReadOnlySpan<float> doutput, ReadOnlySpan<ushort> weight, int N, int C, int OC)
+        => BackwardInputBf16(dinput, doutput, weight, N, C, OC, UseSimd);
+
+    public static void ForwardBf16(BufferView<float> output, BufferView<float> input, BufferView<ushort> weight, BufferView<float> bias, int N, int C, int OC)
+        => ForwardBf16(output.Span(), input.Span(), weight.Span(), bias.Span(), N, C, OC, UseSimd);
+
+    public static void BackwardInputBf16(BufferView<float> dinput, BufferView<float> doutput, BufferView<ushort> weight, int N, int C, int OC)
+        => BackwardInputBf16(dinput.Span(), doutput.Span(), weight.Span(), N, C, OC, UseSimd);
 
     // ---- entry points with the kernel choice explicit (tests exercise the scalar fallback) ------
 
@@ -106,6 +126,45 @@ public static unsafe class CpuMatmul
         }
     }
 
+    internal static void ForwardBf16(Span<float> output, ReadOnlySpan<float> input, ReadOnlySpan<ushort> weight, ReadOnlySpan<float> bias, int N, int C, int OC, bool simd)
+    {
+        OpShapes.MatmulForwardBf16(N, C, OC, output.Length, input.Length, weight.Length, bias.Length);
+
+        fixed (float* o = output, x = input, b = bias)
+        fixed (ushort* w = weight)
+        {
+            // The strides of Forward; only the packing of B reads bfloat16.
+            var g = new Gemm
+            {
+                A = x, AStrideM = C, AStrideK = 1,
+                BBf16 = w, BStrideK = 1, BStrideN = C,
+                C = o, Ldc = OC,
+                Bias = bias.IsEmpty ? null : b, Overwrite = true,
+                M = N, N = OC, K = C, Simd = simd,
+            };
+            Run(ref g);
+        }
+    }
+
+    internal static void BackwardInputBf16(Span<float> dinput, ReadOnlySpan<float> doutput, ReadOnlySpan<ushort> weight, int N, int C, int OC, bool simd)
+    {
+        OpShapes.MatmulBackwardInputBf16(N, C, OC, dinput.Length, doutput.Length, weight.Length);
+
+        fixed (float* dx = dinput, dy = doutput)
+        fixed (ushort* w = weight)
+        {
+            // The strides of Backward's dinput product.
+            var g = new Gemm
+            {
+                A = dy, AStrideM = OC, AStrideK = 1,
+                BBf16 = w, BStrideK = C, BStrideN = 1,
+                C = dx, Ldc = C,
+                M = N, N = C, K = OC, Simd = simd,
+            };
+            Run(ref g);
+        }
+    }
+
     // ---- blocking parameters --------------------------------------------------------------------
 
     private const int MR = 6, NR = 16;
@@ -124,11 +183,15 @@ public static unsafe class CpuMatmul
     /// </summary>
     internal static int TasksPerThread = 2;
 
-    /// <summary>C (M×N, row stride Ldc) (+)= A·B with A(i,k) = A[i·AStrideM + k·AStrideK], B(k,j) = B[k·BStrideK + j·BStrideN].</summary>
+    /// <summary>
+    /// C (M×N, row stride Ldc) (+)= A·B with A(i,k) = A[i·AStrideM + k·AStrideK], B(k,j) = B[k·BStrideK + j·BStrideN]
+    /// (or, when BBf16 is set instead of B, the bfloat16 BBf16[k·BStrideK + j·BStrideN] widened).
+    /// </summary>
     private struct Gemm
     {
         public float* A; public int AStrideM, AStrideK;
         public float* B; public int BStrideK, BStrideN;
+        public ushort* BBf16;
         public float* C; public int Ldc;
         /// <summary>With Overwrite: C = A·B + Bias[j] (Bias may be null). Without: C += A·B.</summary>
         public float* Bias; public bool Overwrite;
@@ -197,7 +260,9 @@ public static unsafe class CpuMatmul
                 int kcb = Math.Min(kc, g.K - pc);
                 bool overwrite = g.Overwrite && pc == 0;
                 float* bias = overwrite && g.Bias != null ? g.Bias + jc : null;
-                Pack(bPack, g.B + (nint)pc * g.BStrideK + (nint)jc * g.BStrideN, g.BStrideN, g.BStrideK, nc, kcb, NR, g.Simd);
+                nint bOffset = (nint)pc * g.BStrideK + (nint)jc * g.BStrideN;
+                if (g.BBf16 != null) PackBf16(bPack, g.BBf16 + bOffset, g.BStrideN, g.BStrideK, nc, kcb, g.Simd);
+                else Pack(bPack, g.B + bOffset, g.BStrideN, g.BStrideK, nc, kcb, NR, g.Simd);
                 for (int ic = m0; ic < m1; ic += mcMax)
                 {
                     int mc = Math.Min(mcMax, m1 - ic);
@@ -360,6 +425,67 @@ public static unsafe class CpuMatmul
         Vector256.Store(Avx.Permute2x128(u1, u5, 0x31), dst + 5 * stride);
         Vector256.Store(Avx.Permute2x128(u2, u6, 0x31), dst + 6 * stride);
         Vector256.Store(Avx.Permute2x128(u3, u7, 0x31), dst + 7 * stride);
+    }
+
+    // ---- packing a bfloat16 B operand ---------------------------------------------------------------
+    // The same slivers as Pack (P = NR), widened exactly on the way: only the loads differ.
+
+    private static void PackBf16(float* dst, ushort* src, int strideP, int strideK, int count, int kc, bool simd)
+    {
+        int full = count / NR;
+        for (int s = 0; s < full; s++, dst += (nint)NR * kc)
+        {
+            ushort* lines = src + (nint)s * NR * strideP;
+            if (strideP == 1) PackContiguousBf16(dst, lines, strideK, kc);
+            else if (strideK == 1 && simd) PackTransposed16Bf16(dst, lines, strideP, kc);
+            else PackGeneralBf16(dst, lines, strideP, strideK, NR, kc);
+        }
+        int rest = count - full * NR;
+        if (rest > 0) PackGeneralBf16(dst, src + (nint)full * NR * strideP, strideP, strideK, rest, kc);
+    }
+
+    /// <summary>Eight bfloat16 values at p, widened.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> LoadBf16(ushort* p) => BFloat16.Widen8(Vector128.Load(p));
+
+    /// <summary>Lines adjacent in memory (B of dinput): each k is 16 contiguous bfloat16 values.</summary>
+    private static void PackContiguousBf16(float* dst, ushort* src, int strideK, int kc)
+    {
+        for (int k = 0; k < kc; k++, dst += NR, src += strideK)
+        {
+            Vector256.Store(LoadBf16(src), dst);
+            Vector256.Store(LoadBf16(src + 8), dst + 8);
+        }
+    }
+
+    /// <summary>Any strides, `lines` ≤ NR real lines, zero padding up to NR.</summary>
+    private static void PackGeneralBf16(float* dst, ushort* src, int strideP, int strideK, int lines, int kc)
+    {
+        for (int k = 0; k < kc; k++, dst += NR)
+        {
+            ushort* s = src + (nint)k * strideK;
+            int p = 0;
+            for (; p < lines; p++) dst[p] = BFloat16.ToFloat(s[(nint)p * strideP]);
+            for (; p < NR; p++) dst[p] = 0f;
+        }
+    }
+
+    /// <summary>16 lines each contiguous along k (B of the forward product): widened rows into the 8×8 transposes.</summary>
+    private static void PackTransposed16Bf16(float* dst, ushort* src, int strideP, int kc)
+    {
+        int k = 0;
+        for (; k + 8 <= kc; k += 8)
+        {
+            for (int half = 0; half < 2; half++)
+            {
+                ushort* s = src + k + (nint)half * 8 * strideP;
+                Transpose8x8(
+                    LoadBf16(s), LoadBf16(s + strideP), LoadBf16(s + 2 * (nint)strideP), LoadBf16(s + 3 * (nint)strideP),
+                    LoadBf16(s + 4 * (nint)strideP), LoadBf16(s + 5 * (nint)strideP), LoadBf16(s + 6 * (nint)strideP), LoadBf16(s + 7 * (nint)strideP),
+                    dst + (nint)k * NR + half * 8, NR);
+            }
+        }
+        if (k < kc) PackGeneralBf16(dst + (nint)k * NR, src + k, strideP, 1, NR, kc - k);
     }
 
     // ---- microkernel ----------------------------------------------------------------------------

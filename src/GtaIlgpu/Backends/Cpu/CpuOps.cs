@@ -81,7 +81,7 @@ public sealed partial class CpuOps : IOps
     public void EncoderForward(BufferView<float> output, BufferView<int> tokens, BufferView<float> wte, BufferView<float> wpe, int B, int T, int C)
     {
         const string op = "encoder_forward";
-        CheckEncoder(op, tokens, wte, wpe, B, T, C);
+        CheckEncoder(op, tokens, wte.Length, wpe.Length, B, T, C);
         OpShapes.AtLeast(op, "output", output.Length, (long)B * T * C);
         CheckTokens(op, tokens, B * T, wte.Length / C);
         var kernel = new EncoderForwardKernel(new HostArray<float>(output), new HostArray<int>(tokens), new HostArray<float>(wte), new HostArray<float>(wpe), T, C);
@@ -96,7 +96,7 @@ public sealed partial class CpuOps : IOps
     public void EncoderBackward(BufferView<float> dwte, BufferView<float> dwpe, BufferView<float> doutput, BufferView<int> tokens, int B, int T, int C)
     {
         const string op = "encoder_backward";
-        CheckEncoder(op, tokens, dwte, dwpe, B, T, C);
+        CheckEncoder(op, tokens, dwte.Length, dwpe.Length, B, T, C);
         OpShapes.AtLeast(op, "doutput", doutput.Length, (long)B * T * C);
         CheckTokens(op, tokens, B * T, dwte.Length / C);
         const int channelsPerItem = 64;
@@ -107,32 +107,38 @@ public sealed partial class CpuOps : IOps
 
     public void EncoderDecodeForward(BufferView<float> output, BufferView<int> tokens, BufferView<int> positions, BufferView<float> wte, BufferView<float> wpe, int B, int C)
     {
-        const string op = "encoder_decode_forward";
-        OpShapes.Positive(op, "B", B);
-        OpShapes.Positive(op, "C", C);
-        OpShapes.AtLeast(op, "output", output.Length, (long)B * C);
-        OpShapes.AtLeast(op, "tokens", tokens.Length, B);
-        OpShapes.AtLeast(op, "positions", positions.Length, B);
-        OpShapes.AtLeast(op, "wte", wte.Length, C);
-        OpShapes.Optional(op, "wpe", wpe.Length, C);
-        CheckTokens(op, tokens, B, wte.Length / C);
-        var pos = positions.Span();
-        long maxT = wpe.Length / C;
-        for (int b = 0; b < B && !wpe.IsEmpty; b++)
-            if (pos[b] < 0 || pos[b] >= maxT)
-                throw new ArgumentException($"{op}: position {pos[b]} of row {b} is outside the position table (maxT={maxT})");
+        CheckDecode("encoder_decode_forward", output, tokens, positions, wte.Length, wpe.Length, B, C);
         var kernel = new EncoderDecodeKernel(new HostArray<float>(output), new HostArray<int>(tokens), new HostArray<int>(positions), new HostArray<float>(wte), new HostArray<float>(wpe), C);
         CpuLoops.Rows(B, C, kernel);
     }
 
-    private static void CheckEncoder(string op, BufferView<int> tokens, BufferView<float> wte, BufferView<float> wpe, int B, int T, int C)
+    /// <summary>The tables' lengths in elements (float or bfloat16 alike).</summary>
+    private static void CheckEncoder(string op, BufferView<int> tokens, long wte, long wpe, int B, int T, int C)
     {
         OpShapes.Positive(op, "B", B);
         OpShapes.Positive(op, "T", T);
         OpShapes.Positive(op, "C", C);
         OpShapes.AtLeast(op, "tokens", tokens.Length, (long)B * T);
-        OpShapes.AtLeast(op, "token table", wte.Length, C);
-        OpShapes.Optional(op, "position table", wpe.Length, (long)T * C);
+        OpShapes.AtLeast(op, "token table", wte, C);
+        OpShapes.Optional(op, "position table", wpe, (long)T * C);
+    }
+
+    /// <summary>The decode step's shapes, token ids and positions (positions only when a position table of wpe elements exists).</summary>
+    private static void CheckDecode(string op, BufferView<float> output, BufferView<int> tokens, BufferView<int> positions, long wte, long wpe, int B, int C)
+    {
+        OpShapes.Positive(op, "B", B);
+        OpShapes.Positive(op, "C", C);
+        OpShapes.AtLeast(op, "output", output.Length, (long)B * C);
+        OpShapes.AtLeast(op, "tokens", tokens.Length, B);
+        OpShapes.AtLeast(op, "positions", positions.Length, B);
+        OpShapes.AtLeast(op, "wte", wte, C);
+        OpShapes.Optional(op, "wpe", wpe, C);
+        CheckTokens(op, tokens, B, wte / C);
+        var pos = positions.Span();
+        long maxT = wpe / C;
+        for (int b = 0; b < B && wpe != 0; b++)
+            if (pos[b] < 0 || pos[b] >= maxT)
+                throw new ArgumentException($"{op}: position {pos[b]} of row {b} is outside the position table (maxT={maxT})");
     }
 
     /// <summary>Token ids index a table: a bad id is reported here rather than as an index error mid-op.</summary>

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using GtaIlgpu.Common;
 
 namespace GtaIlgpu.Backends.Cpu;
 
@@ -189,6 +190,24 @@ internal static partial class CpuSimd
 
     /// <summary>d += s.</summary>
     public static void AddInPlace(Span<float> d, ReadOnlySpan<float> s) => Add(d, s, d);
+
+    /// <summary>d += widen(s) for bfloat16 patterns s: the same float add as <see cref="AddInPlace"/> of the widened values.</summary>
+    public static void AddBf16(Span<float> d, ReadOnlySpan<ushort> s)
+    {
+        int i = 0, n = s.Length;
+        for (; i <= n - W; i += W)
+            Store(d, i, Load(d, i) + BFloat16.Widen8(Vector128.LoadUnsafe(ref MemoryMarshal.GetReference(s), (nuint)i)));
+        for (; i < n; i++) d[i] += BFloat16.ToFloat(s[i]);
+    }
+
+    /// <summary>o = s·x.</summary>
+    public static void Scale(ReadOnlySpan<float> x, float s, Span<float> o)
+    {
+        var sv = Vector256.Create(s);
+        int i = 0, n = x.Length;
+        for (; i <= n - W; i += W) Store(o, i, Load(x, i) * sv);
+        for (; i < n; i++) o[i] = x[i] * s;
+    }
 
     /// <summary>x *= s.</summary>
     public static void Scale(Span<float> x, float s)
