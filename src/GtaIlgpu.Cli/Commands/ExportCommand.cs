@@ -37,7 +37,7 @@ public static class ExportCommand
         outDir = Full(outDir);
         if (!Directory.Exists(adapterDir)) throw new DirectoryNotFoundException($"adapter folder not found: {adapterDir}");
         if (!PeftAdapter.ExistsIn(adapterDir)) throw new FileNotFoundException($"{adapterDir}: no {PeftAdapter.ConfigFile} (not a PEFT adapter folder)");
-        string basePath = LocateBase(adapterDir, baseDir);
+        string basePath = PeftAdapter.ResolveBase(adapterDir, baseDir);
         string modelFolder = !HuggingFaceWeights.ExistIn(basePath) && TrainingCheckpoint.Latest(basePath) is { } latest ? Full(latest) : basePath;
         string configPath = Path.Combine(modelFolder, ModelCheckpoint.ConfigFile);
         if (!File.Exists(configPath)) throw new FileNotFoundException($"{modelFolder}: no {ModelCheckpoint.ConfigFile} (not a model folder)", configPath);
@@ -87,18 +87,6 @@ public static class ExportCommand
     }
 
     /// <summary>--base, else the adapter's base_model_name_or_path when that is a folder here.</summary>
-    private static string LocateBase(string adapterDir, string? baseDir)
-    {
-        if (baseDir is not null)
-            return Directory.Exists(baseDir) ? Full(baseDir) : throw new DirectoryNotFoundException($"--base {baseDir}: folder not found");
-        string config = Path.Combine(adapterDir, PeftAdapter.ConfigFile);
-        string named = PeftAdapter.ReadBaseModelPath(adapterDir)
-            ?? throw new ArgumentException($"{config} names no base_model_name_or_path; pass --base BASE_DIR");
-        if (!Directory.Exists(named))
-            throw new DirectoryNotFoundException($"the base model '{named}' ({config}'s base_model_name_or_path) is not a folder here; pass --base BASE_DIR");
-        return Full(named);
-    }
-
     /// <summary>
     /// The output must not be (or contain) the adapter or the base: replacing it would destroy them. An existing
     /// folder is replaced only when it is empty or an earlier export (a model or adapter folder).

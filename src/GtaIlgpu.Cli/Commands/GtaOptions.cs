@@ -31,6 +31,7 @@ public sealed class GtaOptions
     public readonly Option<bool> NoStdScaling = new("--no-std-scaling") { Description = "old name of --scale-rewards none" };
     public readonly Option<bool> MaskTruncated = new("--mask-truncated-completions") { Description = "completions cut at --max-completion (no end-of-text) take no part in the RL loss (TRL: mask_truncated_completions, default off)" };
     public readonly Option<float> TopEntropyQuantile = new("--top-entropy-quantile") { Description = "keep the policy-gradient term only on the top ρ of completion tokens by the policy's entropy; the KL term keeps all (TRL: top_entropy_quantile, default 1 = all)", DefaultValueFactory = _ => D.TopEntropyQuantile };
+    public readonly Option<int> MicroBatch = new("--micro-batch") { Description = "rows per forward/backward; gradients are accumulated over the RL and SFT batches' micro-batches so activations scale with N, not P×G (0: the whole batch)", DefaultValueFactory = _ => D.MicroBatch };
     public readonly Option<ConstraintKind> Constraint = new("--constraint") { Description = "gradient constraint: Gate (the paper), PCGrad or None", DefaultValueFactory = _ => D.Constraint };
     public readonly Option<float> Lambda1 = new("--lambda1") { Description = "weight of the SFT gradient (λ1)", DefaultValueFactory = _ => D.Lambda1 };
     public readonly Option<float> Lambda2 = new("--lambda2") { Description = "weight of the RL gradient (λ2)", DefaultValueFactory = _ => D.Lambda2 };
@@ -63,7 +64,7 @@ public sealed class GtaOptions
     public void AddTo(Command command)
     {
         foreach (var option in new Option[] { Data, Task, Steps, Prompts, SftPrompts, Generations, Temperature, MaxCompletion, Mu, Beta, Epsilon, EpsilonHigh,
-                     LossType, ScaleRewards, NoStdScaling, MaskTruncated, TopEntropyQuantile, ReuseSftBatch, Constraint, Lambda1, Lambda2, GuessByRl, LearningRate, EvalEvery, EvalExamples,
+                     LossType, ScaleRewards, NoStdScaling, MaskTruncated, TopEntropyQuantile, MicroBatch, ReuseSftBatch, Constraint, Lambda1, Lambda2, GuessByRl, LearningRate, EvalEvery, EvalExamples,
                      LoraRank, LoraAlpha, LoraTargets, BaseDtype, Recompute,
                      Model, Chat, BaseArch, BaseLayers, BaseChannels, BaseHeads, BaseSequence, PretrainSteps, PrimeSteps, BaseLearningRate, Device, Seed })
             command.Options.Add(option);
@@ -87,7 +88,7 @@ public sealed class GtaOptions
             Temperature = p.GetValue(Temperature), MaxCompletionTokens = p.GetValue(MaxCompletion), Mu = p.GetValue(Mu),
             Beta = p.GetValue(Beta), ClipEpsilonLow = p.GetValue(Epsilon), ClipEpsilonHigh = p.GetValue(EpsilonHigh) ?? p.GetValue(Epsilon),
             LossType = p.GetValue(LossType), ScaleRewards = scaling ?? (p.GetValue(NoStdScaling) ? RewardScaling.None : RewardScaling.Group),
-            MaskTruncatedCompletions = p.GetValue(MaskTruncated), TopEntropyQuantile = p.GetValue(TopEntropyQuantile), FreshSftPerUpdate = !p.GetValue(ReuseSftBatch), Constraint = p.GetValue(Constraint),
+            MaskTruncatedCompletions = p.GetValue(MaskTruncated), TopEntropyQuantile = p.GetValue(TopEntropyQuantile), MicroBatch = p.GetValue(MicroBatch), FreshSftPerUpdate = !p.GetValue(ReuseSftBatch), Constraint = p.GetValue(Constraint),
             Lambda1 = p.GetValue(Lambda1), Lambda2 = p.GetValue(Lambda2), GuessByRl = p.GetValue(GuessByRl),
             LearningRate = p.GetValue(LearningRate), EvalEvery = p.GetValue(EvalEvery), EvalExamples = p.GetValue(EvalExamples),
             Seed = p.GetValue(Seed),

@@ -54,8 +54,8 @@ public static class PlanCommand
                 return 0;
             }
             var fit = GtaTrainer.SuggestFit(config, settings, device);
-            AnsiConsole.MarkupLineInterpolated($"[red]does not fit[/] in {MemoryPlan.Format(device)}: " +
-                (fit is { } f ? $"{f.Flags} would ({MemoryPlan.Format(f.Plan.TotalBytes)})" : "nothing this trainer offers fits; shorten the window"));
+            string advice = fit is { } f ? $"{f.Flags} would ({MemoryPlan.Format(f.Plan.TotalBytes)})" : "nothing this trainer offers fits; shorten the window";
+            AnsiConsole.MarkupLineInterpolated($"[red]does not fit[/] in {MemoryPlan.Format(device)}: {advice}");
             return 3;
         });
         return command;

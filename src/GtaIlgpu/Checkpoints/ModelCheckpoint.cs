@@ -139,10 +139,7 @@ public static class ModelCheckpoint
     /// <summary>The base a PEFT adapter folder names (or the one given), with the adapters on it.</summary>
     private static LoadedModel LoadAdapted(string folder, IBackend backend, int? window, ITextTokenizer? tokenizer, ModelOptions? options, string? baseFolder)
     {
-        string? named = PeftAdapter.ReadBaseModelPath(folder);
-        string? resolved = baseFolder ?? (named is null ? null : Path.IsPathRooted(named) ? named : Path.GetFullPath(Path.Combine(folder, named)));
-        if (resolved is null || !Directory.Exists(resolved))
-            throw new DirectoryNotFoundException($"{Path.Combine(folder, PeftAdapter.ConfigFile)}: base_model_name_or_path {(named is null ? "is missing" : $"'{named}' is not a folder here")}; give the base model folder (--base)");
+        string resolved = PeftAdapter.ResolveBase(folder, baseFolder);
         var config = ReadConfig(Path.Combine(resolved, ConfigFile));
         var adapter = PeftAdapter.Load(folder, config with { MaxSequence = window is int w && !config.IsGpt2 && w < config.MaxSequence ? w : config.MaxSequence });
         tokenizer ??= HasTokenizerFiles(folder) ? LoadTokenizer(folder) : null;

@@ -131,6 +131,23 @@ public static class PeftAdapter
         AtomicFile.WriteText(Path.Combine(folder, ConfigFile), config);
     }
 
+    /// <summary>
+    /// The base model folder of an adapter: the one given, else base_model_name_or_path — a relative path is taken
+    /// from the adapter folder first (gta writes "../base"), then from the working directory. A clear error when
+    /// neither names a folder here (e.g. a Hub id).
+    /// </summary>
+    public static string ResolveBase(string adapterDir, string? given)
+    {
+        if (given is not null)
+            return Directory.Exists(given) ? Path.GetFullPath(given) : throw new DirectoryNotFoundException($"--base {given}: folder not found");
+        string config = Path.Combine(adapterDir, ConfigFile);
+        string named = ReadBaseModelPath(adapterDir)
+            ?? throw new ArgumentException($"{config} names no base_model_name_or_path; pass --base BASE_DIR");
+        foreach (string candidate in Path.IsPathRooted(named) ? [named] : new[] { Path.Combine(adapterDir, named), named })
+            if (Directory.Exists(candidate)) return Path.GetFullPath(candidate);
+        throw new DirectoryNotFoundException($"the base model '{named}' ({config}'s base_model_name_or_path) is not a folder here; pass --base BASE_DIR");
+    }
+
     /// <summary>adapter_config.json's base_model_name_or_path (null when absent), read before the base's config is known.</summary>
     public static string? ReadBaseModelPath(string folder)
     {

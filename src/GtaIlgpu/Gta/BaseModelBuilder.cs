@@ -107,7 +107,7 @@ public static class BaseModelBuilder
         var labels = format.Labels;
         using var optimizer = new AdamWOptimizer(model, new AdamWSettings(WeightDecay: 0));
         var schedule = new LearningRateSchedule(settings.LearningRate, Math.Min(10, settings.PrimeSteps / 10 + 1), settings.PrimeSteps);
-        using var pool = new WorkspacePool(model.Backend, model.Config, model.ActivationOptions);
+        using var pool = new WorkspacePool(model.Backend, model.Config, options: model.ActivationOptions);
         for (int s = 0; s < settings.PrimeSteps; s++)
         {
             var prompts = new int[settings.Batch][];

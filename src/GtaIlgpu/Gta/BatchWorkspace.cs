@@ -5,18 +5,27 @@ using GtaIlgpu.Training;
 namespace GtaIlgpu.Gta;
 
 /// <summary>
-/// Device and host buffers for one (rows, T) batch shape: activations with gradients, the fused loss,
-/// the input ids, and host arrays for targets, coefficients and log-probabilities. Built once per shape.
+/// Host and device buffers for one (rows, T) batch shape, built once per shape. The host arrays (inputs,
+/// targets, mask, coefficients, log-probabilities, entropies) hold the whole batch; the device part
+/// (activations with gradients, the fused loss, the input ids) holds one micro-batch of at most
+/// <see cref="MicroRows"/> rows at a time (all rows unless a micro-batch size is given), so activations
+/// scale with the micro-batch. <see cref="Load"/> puts a micro-batch on the device; its loss weights are
+/// its slice of <see cref="Coefficients"/>. A last micro-batch with fewer rows is padded (pad tokens, no
+/// targets): one device shape, at the cost of a forward over at most MicroRows − 1 empty rows per batch.
 /// </summary>
 public sealed class BatchWorkspace : IDisposable
 {
-    public BatchWorkspace(IBackend backend, ModelConfig config, int rows, int sequence, ActivationOptions? options = null)
+    public BatchWorkspace(IBackend backend, ModelConfig config, int rows, int sequence, int microRows = 0, ActivationOptions? options = null)
     {
+        if (rows <= 0 || microRows < 0) throw new ArgumentException($"a batch needs rows > 0 and a micro-batch ≥ 0, got {rows} and {microRows}");
+        _backend = backend;
         Rows = rows;
         Sequence = sequence;
-        Acts = new Activations(backend, config, rows, sequence, withGradients: true, options);
-        Loss = new TokenLoss(backend, rows * sequence);
-        Inputs = backend.Allocate<int>((long)rows * sequence);
+        MicroRows = microRows == 0 || microRows >= rows ? rows : microRows;
+        int deviceTokens = MicroRows * sequence;
+        Acts = new Activations(backend, config, MicroRows, sequence, withGradients: true, options);
+        Loss = new TokenLoss(backend, deviceTokens);
+        Inputs = backend.Allocate<int>(deviceTokens);
         HostInputs = new int[rows * sequence];
         HostTargets = new int[rows * sequence];
         Counted = new bool[rows * sequence];
@@ -27,12 +36,31 @@ public sealed class BatchWorkspace : IDisposable
         Entropies = new float[rows * sequence];
         EntropyScratch = new float[rows * sequence];
         _headRows = new int[rows * sequence];
+        // One micro-batch is the whole batch: the host arrays are uploaded and downloaded as they are.
+        bool whole = MicroRows == rows;
+        _stageInputs = whole ? HostInputs : new int[deviceTokens];
+        _stageTargets = whole ? HostTargets : new int[deviceTokens];
+        _stageCoefficients = whole ? Coefficients : new float[deviceTokens];
+        _stageLogProbs = whole ? [] : new float[deviceTokens];
+        _stageEntropies = whole ? [] : new float[deviceTokens];
     }
 
+    private readonly IBackend _backend;
     private readonly int[] _headRows;
+    // A micro-batch as the device sees it (MicroRows rows, the tail padded); the host arrays themselves when whole.
+    private readonly int[] _stageInputs, _stageTargets;
+    private readonly float[] _stageCoefficients, _stageLogProbs, _stageEntropies;
+    private int _padToken;
+    // The micro-batch on the device (−1: none since the last Pack).
+    private int _loaded = -1;
 
     public int Rows { get; }
     public int Sequence { get; }
+    /// <summary>Rows per forward/backward: the device part's batch.</summary>
+    public int MicroRows { get; }
+    public int MicroBatches => (Rows + MicroRows - 1) / MicroRows;
+    /// <summary>The counted positions of the whole batch (set by <see cref="Pack"/>).</summary>
+    public int CountedTokens { get; private set; }
     public Activations Acts { get; }
     public TokenLoss Loss { get; }
     public DeviceBuffer<int> Inputs { get; }
@@ -47,6 +75,14 @@ public sealed class BatchWorkspace : IDisposable
     public float[] Entropies { get; }
     /// <summary>Room to sort the counted entropies for --top-entropy-quantile without allocating.</summary>
     public float[] EntropyScratch { get; }
+
+    /// <summary>The rows [First, First + Count) of micro-batch <paramref name="micro"/>.</summary>
+    public (int First, int Count) MicroRange(int micro)
+    {
+        if (micro < 0 || micro >= MicroBatches) throw new ArgumentOutOfRangeException(nameof(micro), $"micro-batch {micro} of {MicroBatches}");
+        int first = micro * MicroRows;
+        return (first, Math.Min(MicroRows, Rows - first));
+    }
 
     /// <summary>
     /// Packs rows of prompt + completion: position t predicts token t+1, and a completion token's
@@ -76,10 +112,93 @@ public sealed class BatchWorkspace : IDisposable
                 Counted[r * T + position] = true;
             }
         }
-        // The LM head only computes the counted positions: nothing reads the logits of the others.
+        _padToken = padToken;
+        _loaded = -1;
         int count = 0;
-        for (int i = 0; i < Counted.Length; i++)
-            if (Counted[i]) _headRows[count++] = i;
+        foreach (bool c in Counted) if (c) count++;
+        CountedTokens = count;
+        if (MicroRows == Rows) SetHeadRows(0, Rows * T);
+    }
+
+    /// <summary>
+    /// The mean over the whole batch's counted targets (cross-entropy): every counted position weighs
+    /// 1/<see cref="CountedTokens"/> in every micro-batch, as one whole-batch loss would weigh it.
+    /// </summary>
+    public void SetMeanWeights()
+    {
+        float weight = CountedTokens == 0 ? 0f : 1f / CountedTokens;
+        for (int i = 0; i < Counted.Length; i++) Coefficients[i] = Counted[i] ? weight : 0f;
+    }
+
+    /// <summary>
+    /// Puts micro-batch <paramref name="micro"/> on the device: its input ids, its targets with their slice of
+    /// <see cref="Coefficients"/> as loss weights, and the LM head's rows. Nothing is uploaded when it is
+    /// already there (one micro-batch: once per <see cref="Pack"/>).
+    /// </summary>
+    public void Load(int micro)
+    {
+        var (first, count) = MicroRange(micro);
+        if (_loaded == micro) return;
+        int T = Sequence, offset = first * T, n = count * T;
+        if (MicroRows != Rows)
+        {
+            HostInputs.AsSpan(offset, n).CopyTo(_stageInputs);
+            _stageInputs.AsSpan(n).Fill(_padToken);
+            HostTargets.AsSpan(offset, n).CopyTo(_stageTargets);
+            _stageTargets.AsSpan(n).Fill(-1);
+            StageCoefficients(offset, n);
+        }
+        _backend.Upload(Inputs.View, _stageInputs);
+        Loss.SetTargets(_stageTargets, _stageCoefficients);
+        if (MicroRows != Rows) SetHeadRows(offset, n);
+        _loaded = micro;
+    }
+
+    /// <summary>Uploads the loaded micro-batch's slice of <see cref="Coefficients"/> as its loss weights (the targets stay).</summary>
+    public void UploadCoefficients(int micro)
+    {
+        var (first, count) = LoadedRange(micro);
+        if (MicroRows != Rows) StageCoefficients(first * Sequence, count * Sequence);
+        Loss.SetCoefficients(_stageCoefficients);
+    }
+
+    /// <summary>
+    /// log p(target) (and, with a non-empty <paramref name="entropies"/>, the entropy) of the loaded micro-batch's
+    /// positions at <see cref="TokenLoss.Temperature"/>, from the activations of its forward pass, into its
+    /// positions of the whole-batch arrays.
+    /// </summary>
+    public void ReadLogProbs(int micro, Span<float> logProbs, Span<float> entropies = default)
+    {
+        var (first, count) = LoadedRange(micro);
+        int offset = first * Sequence, n = count * Sequence;
+        if (count == MicroRows)
+        {
+            Loss.ComputeLogProbs(Acts, logProbs.Slice(offset, n), entropies.IsEmpty ? default : entropies.Slice(offset, n));
+            return;
+        }
+        Loss.ComputeLogProbs(Acts, _stageLogProbs, entropies.IsEmpty ? default : _stageEntropies);
+        _stageLogProbs.AsSpan(0, n).CopyTo(logProbs.Slice(offset, n));
+        if (!entropies.IsEmpty) _stageEntropies.AsSpan(0, n).CopyTo(entropies.Slice(offset, n));
+    }
+
+    private (int First, int Count) LoadedRange(int micro)
+    {
+        if (_loaded != micro) throw new InvalidOperationException($"micro-batch {micro} is not the one on the device ({_loaded}): Load it first");
+        return MicroRange(micro);
+    }
+
+    private void StageCoefficients(int offset, int n)
+    {
+        Coefficients.AsSpan(offset, n).CopyTo(_stageCoefficients);
+        _stageCoefficients.AsSpan(n).Clear();
+    }
+
+    /// <summary>The LM head only computes the counted positions of the micro-batch: nothing reads the logits of the others.</summary>
+    private void SetHeadRows(int offset, int n)
+    {
+        int count = 0;
+        for (int i = 0; i < n; i++)
+            if (Counted[offset + i]) _headRows[count++] = i;
         Acts.SetHeadRows(_headRows.AsSpan(0, count));
     }
 
@@ -91,8 +210,12 @@ public sealed class BatchWorkspace : IDisposable
     }
 }
 
-/// <summary>Workspaces by shape; sequence lengths are rounded up to multiples of 16 so few shapes exist.</summary>
-public sealed class WorkspacePool(IBackend backend, ModelConfig config, ActivationOptions? options = null) : IDisposable
+/// <summary>
+/// Workspaces by shape; sequence lengths are rounded up to multiples of 16 so few shapes exist. Each holds
+/// micro-batches of at most <paramref name="microRows"/> rows on the device (0: whole batches), carved as
+/// <paramref name="options"/> say (the model's adapters, recomputation).
+/// </summary>
+public sealed class WorkspacePool(IBackend backend, ModelConfig config, int microRows = 0, ActivationOptions? options = null) : IDisposable
 {
     private readonly Dictionary<(int, int), BatchWorkspace> _pool = [];
 
@@ -101,7 +224,7 @@ public sealed class WorkspacePool(IBackend backend, ModelConfig config, Activati
         int T = Math.Min(config.MaxSequence, (sequence + 15) / 16 * 16);
         if (sequence > config.MaxSequence) throw new ArgumentException($"a batch needs {sequence} positions, more than the model's {config.MaxSequence}");
         if (!_pool.TryGetValue((rows, T), out var workspace))
-            _pool[(rows, T)] = workspace = new BatchWorkspace(backend, config, rows, T, options);
+            _pool[(rows, T)] = workspace = new BatchWorkspace(backend, config, rows, T, microRows, options);
         return workspace;
     }
 

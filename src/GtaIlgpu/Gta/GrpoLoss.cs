@@ -5,8 +5,9 @@ namespace GtaIlgpu.Gta;
 /// <summary>
 /// How the per-token losses of one RL batch are summed, with TRL's names (GRPOConfig.loss_type). B is
 /// the number of sequences in the batch, |o_i| the counted tokens of sequence i, L the maximum completion
-/// length. GTA updates on the whole rollout batch at once (one process, no gradient accumulation), so
-/// bnpo's "local batch" and dapo's "global batch" are the same tokens here and give the same loss.
+/// length. GTA normalises over the whole rollout batch (one process; --micro-batch splits only the
+/// forward/backward and keeps the whole batch's normalisers, unlike TRL's bnpo under gradient accumulation),
+/// so bnpo's "local batch" and dapo's "global batch" are the same tokens here and give the same loss.
 /// </summary>
 [JsonConverter(typeof(JsonStringEnumConverter<GrpoLossType>))]
 public enum GrpoLossType
@@ -59,8 +60,27 @@ public static class GrpoLoss
         ReadOnlySpan<float> logpOld, ReadOnlySpan<float> logpRef, ReadOnlySpan<float> advantages, GrpoObjective objective,
         Span<float> coefficients, ReadOnlySpan<float> entropies = default, float entropyThreshold = float.NegativeInfinity)
     {
-        int n = rows * T;
+        var batch = GrpoBatch.Of(rows, T, counted);
+        var sums = new GrpoSums();
+        Coefficients(batch, 0, rows, counted, logp, logpOld, logpRef, advantages, objective, coefficients, ref sums, entropies, entropyThreshold);
+        return sums.Stats(batch);
+    }
+
+    /// <summary>
+    /// The coefficients of rows [<paramref name="firstRow"/>, firstRow + <paramref name="rowCount"/>) of a batch
+    /// (one micro-batch), with the whole batch's normalisers from <paramref name="batch"/>: a row's coefficients
+    /// depend only on that row and on B and the batch's counted tokens, so the micro-batches of one batch, taken
+    /// in row order into one <paramref name="sums"/>, give the whole batch's coefficients and statistics to the bit.
+    /// Spans are the whole batch's, indexed r·T + t.
+    /// </summary>
+    public static void Coefficients(GrpoBatch batch, int firstRow, int rowCount, ReadOnlySpan<bool> counted, ReadOnlySpan<float> logp,
+        ReadOnlySpan<float> logpOld, ReadOnlySpan<float> logpRef, ReadOnlySpan<float> advantages, GrpoObjective objective,
+        Span<float> coefficients, ref GrpoSums sums, ReadOnlySpan<float> entropies = default, float entropyThreshold = float.NegativeInfinity)
+    {
+        int rows = batch.Rows, T = batch.Sequence, n = rows * T;
         float beta = objective.Beta;
+        if (firstRow < 0 || rowCount < 0 || firstRow + rowCount > rows)
+            throw new ArgumentOutOfRangeException(nameof(firstRow), $"grpo loss: rows [{firstRow}, {firstRow + rowCount}) outside a batch of {rows}");
         if (counted.Length < n || logp.Length < n || logpOld.Length < n || coefficients.Length < n || advantages.Length < rows)
             throw new ArgumentException("grpo loss: arrays are shorter than rows·T");
         if (beta != 0 && logpRef.Length < n) throw new ArgumentException("grpo loss: reference log-probabilities are needed when beta ≠ 0");
@@ -68,21 +88,18 @@ public static class GrpoLoss
         if ((masked || !entropies.IsEmpty) && entropies.Length < n) throw new ArgumentException("grpo loss: entropies are shorter than rows·T");
         if (objective.LossType == GrpoLossType.DrGrpo && objective.MaxCompletionLength <= 0)
             throw new ArgumentException("grpo loss: dr_grpo needs the maximum completion length");
-        int total = 0;
-        for (int i = 0; i < n; i++) if (counted[i]) total++;
-        coefficients[..n].Clear();
-        if (total == 0) return new GrpoStats(0, 0, 0, 0, 1, 0, 0);
+        coefficients.Slice(firstRow * T, rowCount * T).Clear();
+        int total = batch.CountedTokens;
+        if (total == 0) return;
 
-        double loss = 0, kl = 0, ratioSum = 0, entropySum = 0;
-        int clippedLow = 0, clippedHigh = 0;
-        for (int r = 0; r < rows; r++)
+        for (int r = firstRow; r < firstRow + rowCount; r++)
         {
-            int rowCount = 0;
-            for (int t = 0; t < T; t++) if (counted[r * T + t]) rowCount++;
-            if (rowCount == 0) continue;
+            int rowTokens = 0;
+            for (int t = 0; t < T; t++) if (counted[r * T + t]) rowTokens++;
+            if (rowTokens == 0) continue;
             double w = objective.LossType switch
             {
-                GrpoLossType.Grpo => 1.0 / (rows * (double)rowCount),
+                GrpoLossType.Grpo => 1.0 / (rows * (double)rowTokens),
                 GrpoLossType.DrGrpo => 1.0 / (rows * (double)objective.MaxCompletionLength),
                 _ => 1.0 / total,
             };
@@ -96,8 +113,8 @@ public static class GrpoLoss
                 double unclippedTerm = ratio * a, clippedTerm = clippedRatio * a;
                 // min(·) takes the clipped branch (zero gradient) exactly when clipping makes the objective smaller.
                 bool clipActive = clippedTerm < unclippedTerm;
-                if (clipActive && ratio < 1) clippedLow++;
-                else if (clipActive) clippedHigh++;
+                if (clipActive && ratio < 1) sums.ClippedLow++;
+                else if (clipActive) sums.ClippedHigh++;
                 bool policyTerm = !masked || entropies[i] >= entropyThreshold;
                 double surrogate = !policyTerm ? 0 : clipActive ? clippedTerm : unclippedTerm;
                 double c = !policyTerm || clipActive ? 0 : a * ratio;
@@ -109,15 +126,13 @@ public static class GrpoLoss
                     tokenKl = e - d - 1;
                     c += beta * (e - 1);
                 }
-                loss += w * (-surrogate + beta * tokenKl);
-                kl += tokenKl;
-                ratioSum += ratio;
-                if (!entropies.IsEmpty) entropySum += entropies[i];
+                sums.Loss += w * (-surrogate + beta * tokenKl);
+                sums.Kl += tokenKl;
+                sums.Ratio += ratio;
+                if (!entropies.IsEmpty) sums.Entropy += entropies[i];
                 coefficients[i] = (float)(w * c);
             }
         }
-        return new GrpoStats((float)loss, (float)(kl / total), (float)clippedLow / total, (float)clippedHigh / total,
-            (float)(ratioSum / total), (float)(entropySum / total), total);
     }
 
     /// <summary>
@@ -139,5 +154,36 @@ public static class GrpoLoss
         int below = (int)Math.Floor(position);
         int above = Math.Min(below + 1, count - 1);
         return (float)(values[below] + (position - below) * (values[above] - values[below]));
+    }
+}
+
+/// <summary>
+/// What the loss-type normalisers need of a whole RL batch, known from its mask before any forward pass:
+/// B (grpo, dr_grpo) and the counted tokens (bnpo, dapo, and every token-mean statistic).
+/// </summary>
+public readonly record struct GrpoBatch(int Rows, int Sequence, int CountedTokens)
+{
+    public static GrpoBatch Of(int rows, int T, ReadOnlySpan<bool> counted)
+    {
+        if (counted.Length < rows * T) throw new ArgumentException("grpo loss: the mask is shorter than rows·T");
+        int total = 0;
+        for (int i = 0; i < rows * T; i++) if (counted[i]) total++;
+        return new GrpoBatch(rows, T, total);
+    }
+}
+
+/// <summary>Running sums of one RL batch's statistics over its micro-batches (in double; the counts exactly).</summary>
+public struct GrpoSums
+{
+    public double Loss, Kl, Ratio, Entropy;
+    public int ClippedLow, ClippedHigh;
+
+    /// <summary>The batch's token means; an empty batch has loss 0 and ratio 1.</summary>
+    public readonly GrpoStats Stats(GrpoBatch batch)
+    {
+        int total = batch.CountedTokens;
+        if (total == 0) return new GrpoStats(0, 0, 0, 0, 1, 0, 0);
+        return new GrpoStats((float)Loss, (float)(Kl / total), (float)ClippedLow / total, (float)ClippedHigh / total,
+            (float)(Ratio / total), (float)(Entropy / total), total);
     }
 }

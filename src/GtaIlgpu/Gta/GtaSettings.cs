@@ -54,6 +54,12 @@ public sealed record GtaSettings
     /// others keep only the KL term (TRL's top_entropy_quantile; 1 = every token, TRL's default).
     /// </summary>
     public float TopEntropyQuantile { get; init; } = 1f;
+    /// <summary>
+    /// Rows per forward/backward (0: the whole batch). The RL and SFT batches are cut into micro-batches of at
+    /// most this many rows whose gradients are accumulated, so activations scale with it, not with P·G; the
+    /// update is the whole batch's up to floating-point summation order.
+    /// </summary>
+    public int MicroBatch { get; init; }
     public ConstraintKind Constraint { get; init; } = ConstraintKind.Gate;
     public float Lambda1 { get; init; } = 1f;
     public float Lambda2 { get; init; } = 1f;
@@ -101,6 +107,7 @@ public sealed record GtaSettings
         Positive("max completion tokens", MaxCompletionTokens);
         Positive("mu", Mu);
         Positive("learning rate", LearningRate);
+        if (MicroBatch < 0) throw new ArgumentException($"micro-batch must be ≥ 0 (0: the whole batch), got {MicroBatch}");
         if (SftPrompts < 0) throw new ArgumentException($"sft prompts must be ≥ 0, got {SftPrompts}");
         if (Beta < 0) throw new ArgumentException($"beta must be ≥ 0, got {Beta}");
         if (ClipEpsilonLow is < 0 or >= 1 || ClipEpsilonHigh < 0) throw new ArgumentException($"epsilon must be in [0, 1) and epsilon-high ≥ 0, got {ClipEpsilonLow} and {ClipEpsilonHigh}");
@@ -117,7 +124,7 @@ public sealed record GtaSettings
 /// Reads the settings of run folders written before the TRL-named options (issue 15), so --resume and
 /// gta report still understand them: "aggregation" token-mean → loss_type dapo (the same loss: one batch,
 /// one process), sequence-mean → grpo; "scale_rewards_by_std" true → scale_rewards group, false → none.
-/// Settings that did not exist then (mask_truncated_completions, top_entropy_quantile) were off.
+/// Settings that did not exist then (mask_truncated_completions, top_entropy_quantile, micro_batch) were off.
 /// </summary>
 public static class GtaSettingsMigration
 {
@@ -142,6 +149,7 @@ public static class GtaSettingsMigration
         }
         upgraded["mask_truncated_completions"] ??= false;
         upgraded["top_entropy_quantile"] ??= 1f;
+        upgraded["micro_batch"] ??= 0;
         return upgraded;
     }
 }

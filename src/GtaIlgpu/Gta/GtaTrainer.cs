@@ -49,8 +49,8 @@ public sealed class GtaTrainer : IDisposable
         var backend = policy.Backend;
         _optimizer = new AdamWOptimizer(policy, new AdamWSettings(WeightDecay: settings.WeightDecay, ClipNorm: settings.ClipNorm));
         _schedule = new LearningRateSchedule(settings.LearningRate, settings.WarmupSteps, settings.Steps, FloorFraction: 1f);
-        _rlPool = new WorkspacePool(backend, policy.Config, policy.ActivationOptions);
-        _sftPool = new WorkspacePool(backend, policy.Config, policy.ActivationOptions);
+        _rlPool = new WorkspacePool(backend, policy.Config, settings.MicroBatch, policy.ActivationOptions);
+        _sftPool = new WorkspacePool(backend, policy.Config, settings.MicroBatch, policy.ActivationOptions);
         _rng = new Rng(settings.Seed);
         _order = Enumerable.Range(0, train.Count).ToArray();
         int sftRows = Math.Max(settings.PromptsPerStep, settings.SftPrompts);
@@ -76,22 +76,28 @@ public sealed class GtaTrainer : IDisposable
     /// <summary>
     /// The stage's memory, as its constructor and first steps allocate it: the policy's weights, gradients
     /// and AdamW moments; for RL, the frozen KL reference (β &gt; 0), GTA's second gradient and the rollout
-    /// generator's KV cache (P·G sequences of the window); the RL and SFT batch workspaces, counted at the
-    /// full window (their upper bound: each pool holds one per batch shape it meets).
+    /// generator's KV cache (P·G sequences of the window); the RL and SFT batch workspaces' activations,
+    /// counted at the full window (their upper bound: each pool holds one per batch shape it meets) for the
+    /// rows of one micro-batch (--micro-batch; the whole batch without it).
     /// </summary>
     public static MemoryPlan PlanMemory(ModelConfig config, GtaSettings settings)
     {
         var plan = new MemoryPlan(config, settings.ModelOptions).Weights().Gradients().AdamMoments();
         int T = config.MaxSequence, rollouts = settings.PromptsPerStep * settings.Generations;
+        void BatchActivations(int rows, string what)
+        {
+            int micro = settings.MicroBatch == 0 ? rows : Math.Min(settings.MicroBatch, rows);
+            plan.Activations(micro, T, true, micro == rows ? what : $"{what} (micro-batches of {micro} of {rows} rows)");
+        }
         if (settings.Method != TrainingMethod.Sft)
         {
             if (settings.Beta != 0) plan.FrozenReference();
             if (settings.Method == TrainingMethod.Gta) plan.SecondGradient();
             plan.Cache(rollouts, T);
-            plan.Activations(rollouts, T, true, "RL batch activations");
+            BatchActivations(rollouts, "RL batch activations");
         }
         if (settings.Method != TrainingMethod.Grpo)
-            plan.Activations(Math.Max(settings.PromptsPerStep, settings.SftPrompts), T, true, "SFT batch activations");
+            BatchActivations(Math.Max(settings.PromptsPerStep, settings.SftPrompts), "SFT batch activations");
         return plan;
     }
 
@@ -103,13 +109,13 @@ public sealed class GtaTrainer : IDisposable
         var fit = SuggestFit(plan.Config, settings, device);
         plan.EnsureFits(device, backend.Name, fit is { } f
             ? $"{f.Flags} would fit: {MemoryPlan.Format(f.Plan.TotalBytes)}"
-            : "nothing this trainer offers (LoRA, a bf16 base, recomputation, fewer completions) fits; use a shorter window or a larger device");
+            : "nothing this trainer offers (LoRA, a bf16 base, recomputation, micro-batches, fewer completions) fits; use a shorter window or a larger device");
     }
 
     /// <summary>
     /// The first of these changes, taken cumulatively, after which the stage fits in deviceBytes: LoRA
-    /// (rank 16), a bf16 base, recomputation, then halving the completions per prompt down to 2. Null when
-    /// even all of them do not fit.
+    /// (rank 16), a bf16 base, recomputation, micro-batches of 8, 4, 2 and 1 rows, then halving the
+    /// completions per prompt down to 2. Null when even all of them do not fit.
     /// </summary>
     public static (string Flags, MemoryPlan Plan)? SuggestFit(ModelConfig config, GtaSettings settings, long deviceBytes)
     {
@@ -120,6 +126,9 @@ public sealed class GtaTrainer : IDisposable
             if (s.LoraRank == 0) yield return ("--lora-rank 16", s = s with { LoraRank = 16 });
             if (s.BaseDtype != WeightDtype.Bf16) yield return ("--base-dtype bf16", s = s with { BaseDtype = WeightDtype.Bf16 });
             if (!s.Recompute) yield return ("--recompute", s = s with { Recompute = true });
+            int rows = Math.Max(s.PromptsPerStep * s.Generations, Math.Max(s.PromptsPerStep, s.SftPrompts));
+            for (int micro = 8; micro >= 1; micro /= 2)
+                if ((s.MicroBatch == 0 || micro < s.MicroBatch) && micro < rows) yield return ($"--micro-batch {micro}", s = s with { MicroBatch = micro });
             while (s.Method != TrainingMethod.Sft && s.Generations > 2)
                 yield return ($"--generations {s.Generations / 2}", s = s with { Generations = Math.Max(2, s.Generations / 2) });
         }
@@ -186,8 +195,8 @@ public sealed class GtaTrainer : IDisposable
 
     /// <summary>
     /// A test's view of the batches this trainer builds (null in production: one null check per update).
-    /// Called for the RL batch after its coefficients are set and before the gradient is computed, and for
-    /// the SFT batch after it is packed.
+    /// Called for the RL batch once all its coefficients are set, before the gradient of its last micro-batch
+    /// is computed (of the whole batch without micro-batches), and for the SFT batch after it is packed.
     /// </summary>
     internal Action<BatchInspection>? Inspect { get; set; }
 
@@ -228,7 +237,6 @@ public sealed class GtaTrainer : IDisposable
             var guessSpans = completions.Select(c => maskGuess ? _format.GuessSpan(c) : (0, 0)).ToArray();
             bool maskTruncated = s.MaskTruncatedCompletions;
             rl.Pack(prompts, completions, (r, j) => !(maskTruncated && truncated[r]) && CountsForRl(j, guessSpans[r]), _format.EndOfText);
-            Upload(rl);
             // Ratio and KL at the temperature the rollouts were sampled at (TRL does the same): the sampler's
             // distribution is softmax(logits/τ), and temperature-1 log-probs would train off-policy for τ ≠ 1.
             rl.Loss.Temperature = s.Temperature;
@@ -236,9 +244,13 @@ public sealed class GtaTrainer : IDisposable
             // log-probs (they are the current policy's before any update), one forward less per step.
             if (_reference is not null || _referenceIsBase)
             {
-                if (_reference is not null) _reference.Forward(rl.Acts, rl.Inputs.View);
-                else _policy.Forward(rl.Acts, rl.Inputs.View, adapters: false);
-                rl.Loss.ComputeLogProbs(rl.Acts, rl.LogProbsRef);
+                for (int j = 0; j < rl.MicroBatches; j++)
+                {
+                    rl.Load(j);
+                    if (_reference is not null) _reference.Forward(rl.Acts, rl.Inputs.View);
+                    else _policy.Forward(rl.Acts, rl.Inputs.View, adapters: false);
+                    rl.ReadLogProbs(j, rl.LogProbsRef);
+                }
             }
         }
 
@@ -248,6 +260,7 @@ public sealed class GtaTrainer : IDisposable
 
         // ---- μ policy updates; metrics are means over the updates ---------------------------------
         var objective = new GrpoObjective(s.ClipEpsilonLow, s.ClipEpsilonHigh, _reference is null && !_referenceIsBase ? 0f : s.Beta, s.LossType, s.MaxCompletionTokens);
+        var rlBatch = rl is null ? default : GrpoBatch.Of(rl.Rows, rl.Sequence, rl.Counted);
         double sftLoss = 0, rlLoss = 0, kl = 0, entropy = 0, clipLow = 0, clipHigh = 0, cos = 0, norm = 0, normSft = 0, normRl = 0;
         int dropped = 0;
         float lr = _schedule.At(StepsDone);
@@ -255,20 +268,9 @@ public sealed class GtaTrainer : IDisposable
         {
             if (rl is not null)
             {
-                _policy.Forward(rl.Acts, rl.Inputs.View);
-                rl.Loss.ComputeLogProbs(rl.Acts, rl.LogProbs, rl.Entropies);
-                if (k == 0) rl.LogProbs.CopyTo(rl.LogProbsOld, 0);
-                float threshold = GrpoLoss.EntropyThreshold(rl.Counted, rl.Entropies, s.TopEntropyQuantile, rl.EntropyScratch);
-                var stats = GrpoLoss.Coefficients(rl.Rows, rl.Sequence, rl.Counted, rl.LogProbs, rl.LogProbsOld, rl.LogProbsRef,
-                    advantages, objective, rl.Coefficients, rl.Entropies, threshold);
-                if (!float.IsFinite(stats.Loss)) throw new NonFiniteException($"RL loss is {stats.Loss} at step {StepsDone + 1}");
+                var stats = RlGradient(rl, rlBatch, k, advantages, objective, prompts!, completions!);
                 rlLoss += stats.Loss; kl += stats.MeanKl; entropy += stats.MeanEntropy;
                 clipLow += stats.ClipLowFraction; clipHigh += stats.ClipHighFraction;
-                rl.Loss.SetCoefficients(rl.Coefficients);
-                Inspect?.Invoke(new BatchInspection(BatchKind.Rl, k, rl, advantages, prompts!, completions!));
-                rl.Loss.Compute(rl.Acts, withGradient: true);
-                _policy.ZeroGradients();
-                _policy.Backward(rl.Acts, rl.Inputs.View);
                 tokens += stats.Tokens;
                 if (_rlGradient is not null) ops.Copy(_rlGradient.View, _policy.TrainableGradients);
             }
@@ -276,12 +278,7 @@ public sealed class GtaTrainer : IDisposable
             {
                 if (k > 0 && s.FreshSftPerUpdate) sft = PackSftBatch([]);
                 Inspect?.Invoke(new BatchInspection(BatchKind.Sft, k, sft, [], [], []));
-                _policy.Forward(sft.Acts, sft.Inputs.View);
-                float loss = sft.Loss.Compute(sft.Acts, withGradient: true);
-                if (!float.IsFinite(loss)) throw new NonFiniteException($"SFT loss is {loss} at step {StepsDone + 1}");
-                sftLoss += loss;
-                _policy.ZeroGradients();
-                _policy.Backward(sft.Acts, sft.Inputs.View);
+                sftLoss += SftGradient(sft);
             }
             bool combined = _rlGradient is not null && sft is not null;
             if (combined)
@@ -309,6 +306,74 @@ public sealed class GtaTrainer : IDisposable
     }
 
     /// <summary>
+    /// The gradient of update <paramref name="k"/>'s RL loss, accumulated over the batch's micro-batches (zeroed
+    /// once), with one forward and backward per micro-batch: a row's coefficients need only that row's
+    /// log-probs and the whole batch's normalisers (<see cref="GrpoBatch"/>). The first update's old
+    /// log-probs are its own (the policy has not moved yet). --top-entropy-quantile needs the entropies of
+    /// every row before any coefficient: with more than one micro-batch a forward-only pass over all of them
+    /// comes first, one extra forward per micro-batch and update (about a third more compute for the RL batch).
+    /// </summary>
+    private GrpoStats RlGradient(BatchWorkspace rl, GrpoBatch batch, int k, float[] advantages, GrpoObjective objective, int[][] prompts, int[][] completions)
+    {
+        int micros = rl.MicroBatches;
+        bool entropyPass = Settings.TopEntropyQuantile < 1 && micros > 1;
+        float threshold = float.NegativeInfinity;
+        if (entropyPass)
+        {
+            for (int j = 0; j < micros; j++)
+            {
+                rl.Load(j);
+                _policy.Forward(rl.Acts, rl.Inputs.View);
+                rl.ReadLogProbs(j, rl.LogProbs, rl.Entropies);
+            }
+            if (k == 0) rl.LogProbs.CopyTo(rl.LogProbsOld, 0);
+            threshold = GrpoLoss.EntropyThreshold(rl.Counted, rl.Entropies, Settings.TopEntropyQuantile, rl.EntropyScratch);
+        }
+        var sums = new GrpoSums();
+        _policy.ZeroGradients();
+        for (int j = 0; j < micros; j++)
+        {
+            var (first, count) = rl.MicroRange(j);
+            rl.Load(j);
+            _policy.Forward(rl.Acts, rl.Inputs.View);
+            if (!entropyPass)
+            {
+                rl.ReadLogProbs(j, rl.LogProbs, rl.Entropies);
+                if (k == 0) rl.LogProbs.AsSpan(first * rl.Sequence, count * rl.Sequence).CopyTo(rl.LogProbsOld.AsSpan(first * rl.Sequence));
+                // One micro-batch holds every entropy already: no extra pass.
+                if (micros == 1) threshold = GrpoLoss.EntropyThreshold(rl.Counted, rl.Entropies, Settings.TopEntropyQuantile, rl.EntropyScratch);
+            }
+            GrpoLoss.Coefficients(batch, first, count, rl.Counted, rl.LogProbs, rl.LogProbsOld, rl.LogProbsRef,
+                advantages, objective, rl.Coefficients, ref sums, rl.Entropies, threshold);
+            if (!float.IsFinite((float)sums.Loss)) throw new NonFiniteException($"RL loss is {(float)sums.Loss} at step {StepsDone + 1}");
+            rl.UploadCoefficients(j);
+            if (j == micros - 1) Inspect?.Invoke(new BatchInspection(BatchKind.Rl, k, rl, advantages, prompts, completions));
+            rl.Loss.Compute(rl.Acts, withGradient: true);
+            _policy.Backward(rl.Acts, rl.Inputs.View);
+        }
+        return sums.Stats(batch);
+    }
+
+    /// <summary>
+    /// The SFT cross-entropy's gradient, accumulated over the batch's micro-batches (zeroed once); every
+    /// micro-batch weighs its targets by the whole batch's count, so the sum is the whole batch's mean.
+    /// </summary>
+    private double SftGradient(BatchWorkspace sft)
+    {
+        double loss = 0;
+        _policy.ZeroGradients();
+        for (int j = 0; j < sft.MicroBatches; j++)
+        {
+            sft.Load(j);
+            _policy.Forward(sft.Acts, sft.Inputs.View);
+            loss += sft.Loss.Compute(sft.Acts, withGradient: true);
+            if (!float.IsFinite((float)loss)) throw new NonFiniteException($"SFT loss is {(float)loss} at step {StepsDone + 1}");
+            _policy.Backward(sft.Acts, sft.Inputs.View);
+        }
+        return loss;
+    }
+
+    /// <summary>
     /// Packs one SFT batch: the given rollout examples first, then further training examples up to
     /// max(P, SftPrompts) rows, each with its teacher-forced target (the guess for gta, the answer for sft).
     /// </summary>
@@ -324,7 +389,7 @@ public sealed class GtaTrainer : IDisposable
         }
         var sft = _sftPool.Get(_sftPromptRows.Length, Math.Max(1, longest - 1));
         sft.Pack(_sftPromptRows, _sftTargetRows, (_, _) => true, _format.EndOfText);
-        Upload(sft);
+        sft.SetMeanWeights();
         return sft;
     }
 
@@ -340,12 +405,6 @@ public sealed class GtaTrainer : IDisposable
 
     /// <summary>The RL mask: completion token j takes part unless it lies in the guess span [Start, End).</summary>
     public static bool CountsForRl(int j, (int Start, int End) guessSpan) => j < guessSpan.Start || j >= guessSpan.End;
-
-    private void Upload(BatchWorkspace w)
-    {
-        _policy.Backend.Upload(w.Inputs.View, w.HostInputs);
-        w.Loss.SetTargets(w.HostTargets);
-    }
 
     public void Dispose()
     {

@@ -140,7 +140,8 @@ public class LoraModelTests(IlgpuFixture ilgpu)
         loss.SetTargets(targets);
         ModelTests.Loss(model, acts, loss, inputs, backward: true);
         var analytic = backend.ToArray(model.TrainableGradients);
-        const float h = 1e-2f;
+        // A smaller step than the whole-model check's: the adapters' products curve the loss more (B·A both move).
+        const float h = 2e-3f;
         foreach (var (tensor, offset, length) in model.AdapterLayout!.Modules.SelectMany(m => new[] { (m.AName, m.AOffset, m.ALength), (m.BName, m.BOffset, m.BLength) }))
         {
             Assert.True(analytic.AsSpan((int)offset, (int)length).ToArray().Any(g => g != 0), $"{name}: {tensor} has no gradient");
@@ -193,7 +194,8 @@ public class LoraModelTests(IlgpuFixture ilgpu)
         {
             var expected = AdaptedStep(reference, config, dtype);
             AssertClose(expected, AdaptedStep(cpu, config, dtype), $"{name} {dtype} on cpu");
-            AssertClose(expected, AdaptedStep(ilgpu.Backend, config, dtype), $"{name} {dtype} on {ilgpu.Backend.Name}");
+            // The emulator is slow: its bf16 run covers the adapters' fp32 matmuls, the column ops and the bf16 kernels.
+            if (dtype == WeightDtype.Bf16) AssertClose(expected, AdaptedStep(ilgpu.Backend, config, dtype), $"{name} {dtype} on {ilgpu.Backend.Name}");
         }
     }
 
