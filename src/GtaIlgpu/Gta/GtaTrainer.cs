@@ -60,7 +60,7 @@ public sealed class GtaTrainer : IDisposable
         bool usesRl = settings.Method != TrainingMethod.Sft;
         if (usesRl)
         {
-            _generator = new Generator(policy, settings.PromptsPerStep * settings.Generations, policy.Config.MaxSequence);
+            _generator = new Generator(policy, settings.PromptsPerStep * settings.Generations, policy.Config.MaxSequence, settings.MicroBatch);
             // The frozen reference is the policy as the stage starts (the shared base). With LoRA that is
             // the policy's own frozen base run without its adapters: no copy at all.
             if (settings.Beta != 0 && !policy.HasAdapters)
@@ -93,7 +93,7 @@ public sealed class GtaTrainer : IDisposable
         {
             if (settings.Beta != 0) plan.FrozenReference();
             if (settings.Method == TrainingMethod.Gta) plan.SecondGradient();
-            plan.Cache(rollouts, T);
+            plan.Cache(rollouts, T, Generator.PrefillRowsFor(rollouts, settings.MicroBatch));
             BatchActivations(rollouts, "RL batch activations");
         }
         if (settings.Method != TrainingMethod.Grpo)

@@ -7,9 +7,11 @@ namespace GtaIlgpu.Model;
 /// (the B gradient needs it) and the pool one (rows, widest module) scratch for the adapted update.
 /// Recompute: only each block's output (the next block's input) is kept per layer; all other per-layer
 /// tensors, and their gradients, share one layer's room, and the backward pass recomputes each block's
-/// forward into it before taking its gradient (activation checkpointing per block).
+/// forward into it before taking its gradient (activation checkpointing per block). A forward-only pool
+/// carved so needs no recomputation: nothing reads a block's tensors after the next block has run.
+/// Logits: false carves no (B,T,V) logits (a prefill that only fills the KV cache computes none).
 /// </summary>
-public sealed record ActivationOptions(AdapterLayout? Adapters = null, bool Recompute = false)
+public sealed record ActivationOptions(AdapterLayout? Adapters = null, bool Recompute = false, bool Logits = true)
 {
     public static readonly ActivationOptions None = new();
 }
@@ -227,8 +229,8 @@ public sealed class Activations : IDisposable
         var lnf = Take(BT * C);
         var lnfMean = Take(BT, !gradients && layerNorm);
         var lnfRstd = Take(BT, !gradients);
-        var logits = Take(BT * V, !gradients);
-        var logprobs = Take(BT, !gradients);
+        var logits = Take(BT * V, !gradients && options.Logits);
+        var logprobs = Take(BT, !gradients && options.Logits);
         var loraScratch = Take(BT * (adapters?.MaxOut ?? 0), !gradients && adapters is not null);
         var dLora = Take(BT * rank, gradients && adapters is not null);
         top = (encoded, lnf, lnfMean, lnfRstd, logits, logprobs, loraScratch, dLora, gradients ? shared : default);

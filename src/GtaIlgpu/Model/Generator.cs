@@ -25,11 +25,17 @@ public sealed class Generator : IDisposable
     private readonly int[] _hostPositions;
     private readonly float[] _hostUniforms;
 
-    public Generator(Transformer model, int batch, int maxSequence)
+    /// <param name="prefillRows">
+    /// Sequences per prefill forward (0: all of them at once). The prefill pool holds one block's
+    /// activations and no logits, so its memory is prefillRows × window × (layers × C + one block).
+    /// </param>
+    public Generator(Transformer model, int batch, int maxSequence, int prefillRows = 0)
     {
+        if (prefillRows < 0) throw new ArgumentOutOfRangeException(nameof(prefillRows), "prefill rows must be ≥ 0");
         _model = model;
         Batch = batch;
         MaxSequence = maxSequence;
+        PrefillRows = PrefillRowsFor(batch, prefillRows);
         _cache = new KvCache(model.Backend, model.Config, batch, maxSequence);
         _step = new Activations(model, batch, 1, withGradients: false);
         _tokens = model.Backend.Allocate<int>(batch);
@@ -42,6 +48,12 @@ public sealed class Generator : IDisposable
 
     public int Batch { get; }
     public int MaxSequence { get; }
+    public int PrefillRows { get; }
+
+    public static int PrefillRowsFor(int batch, int prefillRows) => prefillRows == 0 || prefillRows > batch ? batch : prefillRows;
+
+    /// <summary>How a prefill pool is carved: the model's adapters, one block's room, no logits.</summary>
+    public static ActivationOptions PrefillOptions(ActivationOptions model) => model with { Recompute = true, Logits = false };
 
     /// <summary>
     /// Generates up to maxNewTokens per prompt (fewer if the model's window ends). A sequence stops
@@ -68,11 +80,17 @@ public sealed class Generator : IDisposable
         if (longest > 1)
         {
             var (acts, tokens, hostTokens) = PrefillPool(longest - 1);
-            Array.Clear(hostTokens);
-            int T = acts.Sequence;
-            for (int b = 0; b < B; b++) Array.Copy(prompts[b], 0, hostTokens, b * T, prompts[b].Length - 1);
-            _model.Backend.Upload(tokens.View, hostTokens);
-            _model.Forward(acts, tokens.View, _cache);
+            int T = acts.Sequence, rows = acts.Batch;
+            // A few sequences at a time into their rows of the cache; the last chunk is padded with empty rows.
+            for (int first = 0; first < B; first += rows)
+            {
+                int count = Math.Min(rows, B - first);
+                Array.Clear(hostTokens);
+                for (int b = 0; b < count; b++) Array.Copy(prompts[first + b], 0, hostTokens, b * T, prompts[first + b].Length - 1);
+                _model.Backend.Upload(tokens.View, hostTokens);
+                var cache = first == 0 && rows == Batch ? _cache : _cache.Rows(first, Math.Min(rows, Batch - first));
+                _model.Forward(acts, tokens.View, cache);
+            }
         }
 
         // Rows past the last prompt decode a dummy token at position 0 so every launch has the pool's batch.
@@ -116,8 +134,8 @@ public sealed class Generator : IDisposable
         int T = Math.Min(MaxSequence, (length + 15) / 16 * 16);
         if (!_prefill.TryGetValue(T, out var pool))
         {
-            pool = (new Activations(_model, Batch, T, withGradients: false),
-                _model.Backend.Allocate<int>((long)Batch * T), new int[Batch * T]);
+            pool = (new Activations(_model.Backend, _model.Config, PrefillRows, T, withGradients: false, PrefillOptions(_model.ActivationOptions)),
+                _model.Backend.Allocate<int>((long)PrefillRows * T), new int[PrefillRows * T]);
             pool.Acts.SetHeadRows([]); // prefill only fills the cache: the first decode step makes the first logits
             _prefill[T] = pool;
         }

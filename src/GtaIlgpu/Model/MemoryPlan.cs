@@ -79,9 +79,15 @@ public sealed class MemoryPlan
         Add(what, Model.Activations.Floats(Config, rows, sequence, withGradients, ActivationOptions),
             $"{rows} × {sequence} tokens{(withGradients ? ", with gradients" : "")}{(ActivationOptions.Recompute && withGradients ? ", one block's kept (recompute)" : "")}");
 
-    public MemoryPlan Cache(int rows, int sequence) =>
+    /// <summary>Rollouts: the KV cache, one decode step's activations, and the prefill pool (prefillRows sequences at a time).</summary>
+    public MemoryPlan Cache(int rows, int sequence, int prefillRows = 0)
+    {
+        int prefill = Generator.PrefillRowsFor(rows, prefillRows);
         Add("KV cache", KvCache.Floats(Config, rows, sequence) + Model.Activations.Floats(Config, rows, 1, false, ActivationOptions),
             $"{rows} sequences × {sequence} positions × {Config.KvHeadCount} KV heads (and one decode step's activations)");
+        return Add("prefill activations", Model.Activations.Floats(Config, prefill, sequence, false, Generator.PrefillOptions(ActivationOptions)),
+            $"{prefill} of {rows} prompts at a time, one block's kept, no logits");
+    }
 
     /// <summary>Full training: weights, gradients, AdamW, and one activation pool with gradients.</summary>
     public static MemoryPlan ForPretraining(ModelConfig config, int batch, int sequence) =>

@@ -350,14 +350,15 @@ public sealed class Transformer : IDisposable
 
     /// <summary>
     /// Forward pass over tokens (B,T) into acts.Logits (B,T,V). When kvCache is given, each layer's
-    /// keys and values are also stored in it (prefill for incremental decoding).
+    /// keys and values are also stored in it (prefill for incremental decoding); a cache of fewer than B
+    /// sequences takes the first of them (the last, padded chunk of a prefill done a few rows at a time).
     /// </summary>
     /// <param name="adapters">False runs the frozen base alone (a LoRA model's KL reference); ignored without adapters.</param>
     public void Forward(Activations acts, BufferView<int> tokens, KvCache? kvCache = null, bool adapters = true)
     {
         int B = acts.Batch, T = acts.Sequence, C = Config.Channels;
         if (tokens.Length < B * T) throw new ArgumentException($"forward: tokens hold {tokens.Length} ids but B·T = {B * T}");
-        if (kvCache is not null && (kvCache.Batch < B || kvCache.MaxSequence < T))
+        if (kvCache is not null && kvCache.MaxSequence < T)
             throw new ArgumentException($"forward: KV cache of (B={kvCache.Batch}, T={kvCache.MaxSequence}) is too small for ({B}, {T})");
         CheckPool(acts);
         Encode(acts.Encoded, tokens, default, B, T);
@@ -418,7 +419,7 @@ public sealed class Transformer : IDisposable
         }
         else
         {
-            if (kvCache is not null) _ops.KvCacheStore(kvCache.Layer(l), qkv, B, T, NH, NKV, hs, kvCache.MaxSequence);
+            if (kvCache is not null) _ops.KvCacheStore(kvCache.Layer(l), qkv, Math.Min(B, kvCache.Batch), T, NH, NKV, hs, kvCache.MaxSequence);
             _ops.AttentionForward(a.AttnOut, a.Att, qkv, B, T, NH, NKV, hs);
         }
         LinearForward(a.AttnProj, a.AttnOut, w.AttnProjW, w16?.AttnProjW[l] ?? default, w.AttnProjB, rows, Config.AttentionWidth, C, acts, a, l, TensorRole.OutputWeight, adapters);
@@ -602,7 +603,8 @@ public sealed class Transformer : IDisposable
 public sealed class KvCache : IDisposable
 {
     private readonly DeviceBuffer<float> _buffer;
-    private readonly long _layerLength;
+    private readonly long _layerLength, _rowLength, _firstRow;
+    private readonly bool _owner;
 
     public KvCache(IBackend backend, ModelConfig config, int batch, int maxSequence)
     {
@@ -611,7 +613,19 @@ public sealed class KvCache : IDisposable
         Batch = batch;
         MaxSequence = maxSequence;
         _layerLength = Floats(config, batch, maxSequence) / config.Layers;
+        _rowLength = _layerLength / batch;
         _buffer = backend.Allocate<float>(_layerLength * config.Layers);
+        _owner = true;
+    }
+
+    private KvCache(KvCache whole, int first, int count)
+    {
+        _buffer = whole._buffer;
+        _layerLength = whole._layerLength;
+        _rowLength = whole._rowLength;
+        _firstRow = whole._firstRow + first;
+        Batch = count;
+        MaxSequence = whole.MaxSequence;
     }
 
     public int Batch { get; }
@@ -621,7 +635,21 @@ public sealed class KvCache : IDisposable
     public static long Floats(ModelConfig config, int batch, int maxSequence) =>
         (long)config.Layers * batch * maxSequence * 2 * config.KvHeadCount * config.HeadSize;
 
-    public BufferView<float> Layer(int layer) => _buffer.Slice(layer * _layerLength, _layerLength);
+    public BufferView<float> Layer(int layer) => _buffer.Slice(layer * _layerLength + _firstRow * _rowLength, Batch * _rowLength);
 
-    public void Dispose() => _buffer.Dispose();
+    /// <summary>
+    /// Sequences [first, first + count) as a cache of their own (the same memory): a prefill of a few rows at a
+    /// time fills the rows a batched decode then reads.
+    /// </summary>
+    public KvCache Rows(int first, int count)
+    {
+        if (first < 0 || count <= 0 || first + count > Batch)
+            throw new ArgumentOutOfRangeException(nameof(first), $"rows [{first}, {first + count}) of a cache of {Batch} sequences");
+        return new KvCache(this, first, count);
+    }
+
+    public void Dispose()
+    {
+        if (_owner) _buffer.Dispose();
+    }
 }
