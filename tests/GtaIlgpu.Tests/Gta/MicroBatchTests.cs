@@ -212,7 +212,7 @@ public class MicroBatchTests(MicroBatchBase based) : IClassFixture<MicroBatchBas
     public void The_memory_plan_counts_the_activations_of_one_micro_batch()
     {
         var settings = Small(TrainingMethod.Gta) with { PromptsPerStep = 4, Generations = 8, SftPrompts = 16 };
-        long ActivationBytes(GtaSettings s) => GtaTrainer.PlanMemory(based.Config, s).Items.Where(i => i.Name.Contains("activations")).Sum(i => i.Bytes);
+        long ActivationBytes(GtaSettings s) => GtaTrainer.PlanMemory(based.Config, s).Items.Where(i => i.Name.Contains("batch activations")).Sum(i => i.Bytes);
         long whole = GtaTrainer.PlanMemory(based.Config, settings).TotalBytes;
         Assert.Equal(whole, GtaTrainer.PlanMemory(based.Config, settings with { MicroBatch = 32 }).TotalBytes);
         long previous = whole;
