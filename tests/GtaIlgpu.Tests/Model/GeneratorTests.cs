@@ -61,4 +61,29 @@ public class GeneratorTests
         Assert.Equal(stop, stopped[0][^1]);
         Assert.True(stopped[0].Length <= 2);
     }
+
+    /// <summary>
+    /// A prefill of a few prompts at a time (the trainer's micro-batch) fills the same cache rows as one of all
+    /// of them: sampled completions are the same bits, for a chunk that divides the batch and one that does not,
+    /// on the reference and the CPU backend, with LoRA adapters on the model too.
+    /// </summary>
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Prefill_in_chunks_of_rows_samples_the_same_completions(int prefillRows)
+    {
+        foreach (IBackend backend in new IBackend[] { new ReferenceBackend(), new GtaIlgpu.Backends.Cpu.CpuBackend() })
+        {
+            using var _ = backend;
+            using var plain = new Transformer(backend, Config);
+            plain.InitializeWeights(4);
+            using var model = plain.WithOptions(new ModelOptions(new LoraSettings(2, 4, LoraSettings.Gpt2Targets)), 5);
+            int[][] prompts = [[1, 2, 3, 4, 5], [6], [7, 8, 9], [10, 11], [12, 1, 2, 3]];
+            var sampling = new SamplingSettings(Temperature: 1.2f);
+            using var whole = new Generator(model, 5, Config.MaxSequence);
+            using var chunked = new Generator(model, 5, Config.MaxSequence, prefillRows);
+            Assert.Equal(prefillRows, chunked.PrefillRows);
+            Assert.Equal(whole.Generate(prompts, 5, sampling, new Rng(3)), chunked.Generate(prompts, 5, sampling, new Rng(3)));
+        }
+    }
 }
