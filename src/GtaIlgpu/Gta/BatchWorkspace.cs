@@ -218,13 +218,39 @@ public sealed class BatchWorkspace : IDisposable
 public sealed class WorkspacePool(IBackend backend, ModelConfig config, int microRows = 0, ActivationOptions? options = null) : IDisposable
 {
     private readonly Dictionary<(int, int), BatchWorkspace> _pool = [];
+    private readonly List<(int, int)> _recent = []; // least recently used first
+    private long _budget;
 
+    /// <summary>Device rows of a batch of `rows`: the micro-batch, or all of them.</summary>
+    private int DeviceRows(int rows) => microRows == 0 || microRows >= rows ? rows : microRows;
+
+    /// <summary>Floats of the activation pools the pool holds now (what the budget bounds).</summary>
+    public long Floats => _pool.Keys.Sum(k => Activations.Floats(config, DeviceRows(k.Item1), k.Item2, true, options));
+
+    /// <summary>
+    /// The workspace for (rows, sequence rounded up to 16). Shapes are kept for reuse, but never more of them than
+    /// one workspace at the model's full window takes (the memory plan's count): a shape that would pass that evicts
+    /// the least recently used ones first, so memory stays what the plan says while the common shapes stay allocated.
+    /// </summary>
     public BatchWorkspace Get(int rows, int sequence)
     {
         int T = Math.Min(config.MaxSequence, (sequence + 15) / 16 * 16);
         if (sequence > config.MaxSequence) throw new ArgumentException($"a batch needs {sequence} positions, more than the model's {config.MaxSequence}");
-        if (!_pool.TryGetValue((rows, T), out var workspace))
-            _pool[(rows, T)] = workspace = new BatchWorkspace(backend, config, rows, T, microRows, options);
+        var key = (rows, T);
+        if (!_pool.TryGetValue(key, out var workspace))
+        {
+            _budget = Math.Max(_budget, Activations.Floats(config, DeviceRows(rows), config.MaxSequence, true, options));
+            long needed = Activations.Floats(config, DeviceRows(rows), T, true, options);
+            while (_recent.Count > 0 && Floats + needed > _budget)
+            {
+                _pool.Remove(_recent[0], out var evicted);
+                evicted!.Dispose();
+                _recent.RemoveAt(0);
+            }
+            _pool[key] = workspace = new BatchWorkspace(backend, config, rows, T, microRows, options);
+        }
+        _recent.Remove(key);
+        _recent.Add(key);
         return workspace;
     }
 
@@ -232,5 +258,6 @@ public sealed class WorkspacePool(IBackend backend, ModelConfig config, int micr
     {
         foreach (var w in _pool.Values) w.Dispose();
         _pool.Clear();
+        _recent.Clear();
     }
 }

@@ -77,7 +77,7 @@ public sealed class GtaTrainer : IDisposable
     /// The stage's memory, as its constructor and first steps allocate it: the policy's weights, gradients
     /// and AdamW moments; for RL, the frozen KL reference (β &gt; 0), GTA's second gradient and the rollout
     /// generator's KV cache (P·G sequences of the window); the RL and SFT batch workspaces' activations,
-    /// counted at the full window (their upper bound: each pool holds one per batch shape it meets) for the
+    /// counted at the full window: each pool keeps the batch shapes it meets only as long as together they take no more than that (WorkspacePool) for the
     /// rows of one micro-batch (--micro-batch; the whole batch without it).
     /// </summary>
     public static MemoryPlan PlanMemory(ModelConfig config, GtaSettings settings)

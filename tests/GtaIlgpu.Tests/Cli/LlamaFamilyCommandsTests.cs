@@ -158,7 +158,9 @@ public sealed class LlamaFamilyCommandsTests : IDisposable
         long parameters = new ParameterLayout(config).TotalLength;
         Assert.Equal(4 * (4 * parameters + Activations.Floats(config, 2, 8, true)), plan.TotalBytes);
         var inference = MemoryPlan.ForInference(config, 3, 8, decoding: true);
-        Assert.Equal(4 * (parameters + Activations.Floats(config, 3, 8, false) + KvCache.Floats(config, 3, 8) + Activations.Floats(config, 3, 1, false)), inference.TotalBytes);
+        // Generation: the scoring pool, the KV cache with one decode step's pool, and the prefill pool (one block's room, no logits).
+        Assert.Equal(4 * (parameters + Activations.Floats(config, 3, 8, false) + KvCache.Floats(config, 3, 8) + Activations.Floats(config, 3, 1, false)
+            + Activations.Floats(config, 3, 8, false, new ActivationOptions(Recompute: true, Logits: false))), inference.TotalBytes);
         Assert.Equal(4L * 2 * 3 * 8 * 2 * config.KvHeadCount * config.HeadSize, 4 * KvCache.Floats(config, 3, 8));
         var e = Assert.Throws<InsufficientMemoryException>(() => plan.EnsureFits(plan.TotalBytes - 1, "a small device"));
         Assert.Contains("a small device", e.Message);
