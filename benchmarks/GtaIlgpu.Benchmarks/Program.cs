@@ -6,12 +6,19 @@ using GtaIlgpu.Backends.Ilgpu;
 using GtaIlgpu.Benchmarking;
 using GtaIlgpu.Benchmarks;
 using GtaIlgpu.Benchmarks.EndToEnd;
+using GtaIlgpu.Benchmarks.GtaStep;
 using GtaIlgpu.Benchmarks.Ops;
+using GtaIlgpu.Model;
 
-// Three modes (docs/benchmarks/README.md):
+// Four modes (docs/benchmarks/README.md):
 //   GtaIlgpu.Benchmarks [--results DIR] [--shapes tiny,gpt2] <BenchmarkDotNet arguments>   kernel suites → DIR/kernels.{json,md}
 //   GtaIlgpu.Benchmarks e2e [--devices cpu,cuda] [--configs tiny,small,gpt2-124M] [--steps 3] [--warmup auto|N]
 //                           [--new-tokens 32] [--results DIR]                                 end to end → DIR/e2e.{json,md}
+//   GtaIlgpu.Benchmarks gta-step [--device cpu] [--shape qwen2.5-0.5b|qwen2.5-3b|qwen3-4b|llama-3.2-3b|tiny] [--variant full|lora]
+//                                [--lora-rank 16] [--lora-alpha 32] [--lora-targets q,k,v,o] [--base-dtype bf16|f32] [--recompute]
+//                                [--micro-batch N] [--steps 3] [--warmup 1] [--window 128] [--prompts 2] [--generations 4]
+//                                [--max-completion 16] [--mu 4] [--sft-prompts 32] [--results DIR]
+//                                one GTA training step's time and peak RSS, ONE variant per process → DIR/gta-step-SHAPE-VARIANT.{json,md}
 //   GtaIlgpu.Benchmarks yardstick-spec [--results DIR]     the shapes scripts/torch_yardstick.py times → DIR/yardstick-spec.json
 // Runs are always in-process: the GPU bundle has no SDK to build BenchmarkDotNet's child processes,
 // and the throughput columns read device peaks registered by the suites in this process.
@@ -21,6 +28,8 @@ try
 {
     if (arguments.Count > 0 && arguments[0] == "e2e")
         return RunEndToEnd(arguments.Skip(1).ToList(), results);
+    if (arguments.Count > 0 && arguments[0] == "gta-step")
+        return RunGtaStep(arguments.Skip(1).ToList(), results);
     if (arguments.Count > 0 && arguments[0] == "yardstick-spec")
     {
         if (arguments.Count > 1) throw new ArgumentException($"yardstick-spec: unknown arguments {string.Join(' ', arguments.Skip(1))}");
@@ -29,7 +38,7 @@ try
     }
     return RunKernels(arguments, results);
 }
-catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+catch (Exception e) when (e is ArgumentException or InvalidOperationException or InsufficientMemoryException)
 {
     Console.Error.WriteLine($"error: {e.Message}");
     return 2;
@@ -166,6 +175,77 @@ static int RunEndToEnd(List<string> arguments, string results)
     string path = run.Save(results, "e2e");
     Console.WriteLine($"// results: {path} and e2e.md");
     return 0;
+}
+
+static int RunGtaStep(List<string> arguments, string results)
+{
+    int Int(string name, int fallback) => TakeOption(arguments, name) is { } text
+        ? int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int value) ? value : throw new ArgumentException($"gta-step: {name} takes a whole number, not '{text}'")
+        : fallback;
+    var defaults = new GtaStepOptions();
+    string device = TakeOption(arguments, "--device") ?? "cpu";
+    string shape = TakeOption(arguments, "--shape") ?? defaults.Shape;
+    if (!GtaStepOptions.Shapes.Contains(shape, StringComparer.OrdinalIgnoreCase))
+        throw new ArgumentException($"gta-step: unknown --shape '{shape}' (choose from {string.Join(", ", GtaStepOptions.Shapes)})");
+    string variant = TakeOption(arguments, "--variant") ?? defaults.VariantName;
+    var options = new GtaStepOptions
+    {
+        Shape = shape.ToLowerInvariant(),
+        Variant = Enum.TryParse<GtaStepVariant>(variant, ignoreCase: true, out var v) ? v : throw new ArgumentException($"gta-step: --variant takes full or lora, not '{variant}'"),
+        LoraRank = Int("--lora-rank", defaults.LoraRank),
+        LoraAlpha = TakeOption(arguments, "--lora-alpha") is { } alpha
+            ? float.TryParse(alpha, NumberStyles.Float, CultureInfo.InvariantCulture, out float a) ? a : throw new ArgumentException($"gta-step: --lora-alpha takes a number, not '{alpha}'")
+            : defaults.LoraAlpha,
+        LoraTargets = TakeOption(arguments, "--lora-targets") ?? defaults.LoraTargets,
+        BaseDtype = TakeOption(arguments, "--base-dtype") is { } dtype
+            ? Enum.TryParse<WeightDtype>(dtype, ignoreCase: true, out var d) ? d : throw new ArgumentException($"gta-step: --base-dtype takes bf16 or f32, not '{dtype}'")
+            : null,
+        Recompute = TakeFlag(arguments, "--recompute"),
+        MicroBatch = Int("--micro-batch", defaults.MicroBatch),
+        Steps = Int("--steps", defaults.Steps),
+        Warmup = Int("--warmup", defaults.Warmup),
+        Window = Int("--window", defaults.Window),
+        Prompts = Int("--prompts", defaults.Prompts),
+        Generations = Int("--generations", defaults.Generations),
+        MaxCompletion = Int("--max-completion", defaults.MaxCompletion),
+        Mu = Int("--mu", defaults.Mu),
+        SftPrompts = Int("--sft-prompts", defaults.SftPrompts),
+    };
+    if (arguments.Count > 0) throw new ArgumentException($"gta-step: unknown arguments {string.Join(' ', arguments)}");
+    if (options.Variant == GtaStepVariant.Full && options.BaseDtype == WeightDtype.Bf16)
+        throw new ArgumentException("gta-step: --base-dtype bf16 keeps a frozen LoRA base; --variant full trains every weight in fp32");
+
+    var machine = MachineInfo.DetectHost();
+    using var backend = BackendFactory.Create(device);
+    Console.WriteLine($"// {backend.Name} — {backend.Description}");
+    if (backend is IlgpuBackend ilgpu)
+    {
+        machine = machine.WithGpu(ilgpu);
+        if (ilgpu.Kind == IlgpuDeviceKind.Cpu) Console.WriteLine("// ILGPU CPU emulator: smoke only, timings meaningless");
+    }
+    var result = GtaStepBenchmark.Measure(backend, options, Console.WriteLine);
+    Console.WriteLine(GtaStepBenchmark.Summary(result));
+    var run = new BenchmarkRun
+    {
+        Kind = "gta-step",
+        Timestamp = DateTimeOffset.Now,
+        Commit = BenchmarkRun.DetectCommit(),
+        Machine = machine,
+        Configuration = GtaStepBenchmark.Configuration(result),
+        Results = GtaStepBenchmark.Figures(result).ToList(),
+    };
+    string name = GtaStepBenchmark.FileName(options);
+    string path = run.Save(results, name);
+    Console.WriteLine($"// results: {path} and {name}.md");
+    return 0;
+}
+
+/// <summary>Removes "--name" from the list and says whether it was there.</summary>
+static bool TakeFlag(List<string> arguments, string name)
+{
+    int index = arguments.FindIndex(a => a.Equals(name, StringComparison.OrdinalIgnoreCase));
+    if (index >= 0) arguments.RemoveAt(index);
+    return index >= 0;
 }
 
 /// <summary>Removes "--name value" from the list and returns value (null when absent).</summary>
