@@ -230,7 +230,7 @@ public static class ModelCheckpoint
     {
         long count = reader[a].ElementCount;
         if (reader[b].ElementCount != count) return false;
-        var x = new float[Math.Min(count, CompareChunk)];
+        var x = new float[Math.Min(count, HostArrays.ChunkLength)];
         var y = new float[x.Length];
         for (long start = 0; start < count; start += x.Length)
         {
@@ -241,8 +241,6 @@ public static class ModelCheckpoint
         }
         return true;
     }
-
-    private const int CompareChunk = 1 << 22;
 
     /// <summary>The non-persistent rotary buffers that checkpoints of older transformers versions still hold.</summary>
     private static bool IsRotaryBuffer(string name) =>

@@ -85,16 +85,17 @@ public sealed class SafeTensorsReader : ITensorSource
         if (start < 0 || start + destination.Length > e.ElementCount)
             throw new ArgumentOutOfRangeException(nameof(start), $"{Path}: values [{start}, {start + destination.Length}) of tensor '{name}', which has {e.ElementCount}");
         _stream.Position = _dataStart + e.Begin + start * width;
+        int chunk = HostArrays.ChunkLength;
         if (e.DType == "F32" && BitConverter.IsLittleEndian)
         {
-            for (int done = 0; done < destination.Length; done += ChunkValues)
-                _stream.ReadExactly(MemoryMarshal.AsBytes(destination.Slice(done, Math.Min(ChunkValues, destination.Length - done))));
+            for (int done = 0; done < destination.Length; done += chunk)
+                _stream.ReadExactly(MemoryMarshal.AsBytes(destination.Slice(done, Math.Min(chunk, destination.Length - done))));
             return;
         }
-        var raw = new byte[width * Math.Min(ChunkValues, destination.Length)];
-        for (int done = 0; done < destination.Length; done += ChunkValues)
+        var raw = new byte[width * Math.Min(chunk, destination.Length)];
+        for (int done = 0; done < destination.Length; done += chunk)
         {
-            var values = destination.Slice(done, Math.Min(ChunkValues, destination.Length - done));
+            var values = destination.Slice(done, Math.Min(chunk, destination.Length - done));
             var bytes = raw.AsSpan(0, width * values.Length);
             _stream.ReadExactly(bytes);
             switch (e.DType)
@@ -112,9 +113,6 @@ public sealed class SafeTensorsReader : ITensorSource
             }
         }
     }
-
-    /// <summary>Values per read: a bounded buffer however large the tensor.</summary>
-    private const int ChunkValues = 1 << 22;
 
     public void Dispose() => _stream.Dispose();
 }

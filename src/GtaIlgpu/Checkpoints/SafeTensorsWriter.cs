@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using GtaIlgpu.Common;
 
 namespace GtaIlgpu.Checkpoints;
 
@@ -29,9 +30,6 @@ public static class SafeTensorsWriter
         public float[] Values() => values();
     }
 
-    /// <summary>Bytes written per call to the stream (a tensor above 512M values is more than one span of bytes holds).</summary>
-    private const int ChunkFloats = 1 << 24;
-
     public static void Write(Stream output, IReadOnlyList<Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors writing assumes a little-endian machine");
@@ -47,8 +45,10 @@ public static class SafeTensorsWriter
         {
             var data = t.Values();
             if (data.Length != t.Count) throw new ArgumentException($"tensor {t.Name}: shape [{string.Join(",", t.Shape)}] holds {t.Count} values, data has {data.Length}");
-            for (int start = 0; start < data.Length; start += ChunkFloats)
-                output.Write(MemoryMarshal.AsBytes(data.AsSpan(start, Math.Min(ChunkFloats, data.Length - start))));
+            // In pieces: a tensor above 512M values is more bytes than one span holds.
+            int chunk = HostArrays.ChunkLength;
+            for (int start = 0; start < data.Length; start += chunk)
+                output.Write(MemoryMarshal.AsBytes(data.AsSpan(start, Math.Min(chunk, data.Length - start))));
         }
     }
 }

@@ -235,7 +235,7 @@ public sealed class Transformer : IDisposable
             return;
         }
         // Narrowed a bounded chunk at a time: a 389M-value embedding needs no second tensor-sized buffer.
-        var narrow = new ushort[Math.Min(values.Length, BaseChunk)];
+        var narrow = new ushort[Math.Min(values.Length, Common.HostArrays.ChunkLength)];
         for (int start = 0; start < values.Length; start += narrow.Length)
         {
             int n = Math.Min(narrow.Length, values.Length - start);
@@ -253,7 +253,7 @@ public sealed class Transformer : IDisposable
             Backend.Download(view, destination);
             return;
         }
-        var stored = new ushort[Math.Min(destination.Length, BaseChunk)];
+        var stored = new ushort[Math.Min(destination.Length, Common.HostArrays.ChunkLength)];
         for (int start = 0; start < destination.Length; start += stored.Length)
         {
             int n = Math.Min(stored.Length, destination.Length - start);
@@ -261,8 +261,6 @@ public sealed class Transformer : IDisposable
             Common.BFloat16.Widen(stored.AsSpan(0, n), destination.Slice(start, n));
         }
     }
-
-    private const int BaseChunk = 1 << 22;
 
     /// <summary>Where a tensor of this model's layout lives: its fp32 view, or (the decayed region of a bf16 base) its bf16 one.</summary>
     private (BufferView<float> View, BufferView<ushort> View16) BaseViews(ParameterTensor tensor, int length)

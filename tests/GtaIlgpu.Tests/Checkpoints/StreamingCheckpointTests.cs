@@ -14,8 +14,9 @@ namespace GtaIlgpu.Tests.Checkpoints;
 /// <summary>
 /// A 3–4B model holds more values than one .NET array, so loading, saving, training checkpoints, vocabulary growth
 /// and `gta export --merge` go tensor by tensor. Each path runs here under a host-array limit
-/// (<see cref="HostArrays.LimitTo"/>) set to the model's largest tensor, below the whole model: a whole-model array
-/// anywhere on the path fails, and the results must still be bit for bit those computed here without the limit.
+/// (<see cref="HostArrays.LimitTo"/>) set to the model's largest tensor, below the whole model, and with chunks of 7
+/// values: a whole-model array anywhere on the path fails, every chunked loop runs many times with a remainder, and
+/// the results must still be bit for bit those computed here without the limit.
 /// </summary>
 [Collection(ConsoleCollection.Name)]
 public sealed class StreamingCheckpointTests : IDisposable
@@ -36,7 +37,7 @@ public sealed class StreamingCheckpointTests : IDisposable
     {
         long limit = layouts.Max(Largest);
         foreach (var layout in layouts) Assert.True(limit < layout.TotalLength, $"the limit {limit} must be below the model's {layout.TotalLength} values");
-        return HostArrays.LimitTo(limit);
+        return HostArrays.LimitTo(limit, chunkLength: 7);
     }
 
     private static LoraSettings Lora(ModelConfig config) => new(2, 3f, config.IsGpt2 ? LoraSettings.Gpt2Targets : LoraSettings.LlamaTargets);
@@ -92,6 +93,38 @@ public sealed class StreamingCheckpointTests : IDisposable
             }
             Assert.Equal(Bits(ours), Bits(reader.ReadFloat32(t.Name)));
         }
+    }
+
+    [Fact]
+    public void A_hugging_face_folder_loads_under_the_limit_and_its_tied_head_is_compared_to_the_last_value()
+    {
+        // transformers' layout written by the fixture, not by us: BF16, the "transformer." prefix, lm_head a copy of wte.
+        var hf = new HuggingFaceFolder { Layers = 2, Channels = 8, Heads = 2, Vocab = 20, Positions = 8, DType = "BF16", Prefix = ModelCheckpoint.BodyPrefix };
+        hf.Build(15);
+        string folder = Path.Combine(_root, "hf");
+        hf.Write(folder);
+        var layout = new ParameterLayout(ModelCheckpoint.ReadConfig(Path.Combine(folder, ModelCheckpoint.ConfigFile)));
+        LoadedModel loaded;
+        using (Limit(layout)) loaded = ModelCheckpoint.Load(folder, _backend);
+        using (loaded)
+        {
+            var weights = loaded.Model.DownloadBaseWeights();
+            foreach (var t in layout.Tensors)
+            {
+                var (shape, file) = hf.Tensors[t.Name];
+                // The file's (in, out) is our (out, in) transposed.
+                var expected = ModelCheckpoint.IsConv1D(t.Name) ? Enumerable.Range(0, file.Length).Select(j => file[j % shape[0] * shape[1] + j / shape[0]]).ToArray() : file;
+                Assert.Equal(Bits(expected), Bits(weights.AsSpan((int)t.Offset, (int)t.Length)));
+            }
+        }
+
+        // A head that differs from wte in its last value only is found, however many pieces the comparison takes.
+        var head = hf.Tensors["wte.weight"].Values.ToArray();
+        head[^1] = -head[^1] + 1;
+        hf.WithLmHead = false;
+        hf.Write(folder, [("lm_head.weight", hf.Tensors["wte.weight"].Shape, head)]);
+        using (Limit(layout))
+            Assert.Contains("lm_head.weight differs from wte.weight", Assert.Throws<InvalidDataException>(() => ModelCheckpoint.Load(folder, _backend).Dispose()).Message);
     }
 
     [Theory]
