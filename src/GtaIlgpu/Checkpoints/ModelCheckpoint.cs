@@ -191,11 +191,11 @@ public static class ModelCheckpoint
         Copy(layout, ModelTensors(reader, layout), sink);
 
     /// <summary>
-    /// A checkpoint's parameters as a source of the layout's tensors, read from the file when asked. Checked first, from
-    /// the header (and the head's values): every parameter must be there with its shape. GPT-2: the "transformer."
-    /// prefix is accepted and the attention-mask buffers skipped; Llama family: the rotary inv_freq buffers old
-    /// checkpoints carry are skipped. With a tied head, lm_head.weight is accepted only when it equals the token
-    /// embedding; any other tensor is an error.
+    /// A checkpoint's parameters as a source of the layout's tensors, read from the file when asked (so while the reader
+    /// is open). Checked first, from the header (and the head's values): every parameter must be there with its shape.
+    /// GPT-2: the "transformer." prefix is accepted and the attention-mask buffers skipped; Llama family: the rotary
+    /// inv_freq buffers old checkpoints carry are skipped. With a tied head, lm_head.weight is accepted only when it
+    /// equals the token embedding; any other tensor is an error.
     /// </summary>
     public static ParameterSource ModelTensors(ITensorSource reader, ParameterLayout layout)
     {

@@ -6,8 +6,8 @@ namespace GtaIlgpu.Checkpoints;
 
 /// <summary>
 /// Reads a safetensors file: the header is parsed and validated when the file is opened (a malformed
-/// file is rejected with the file and the problem named); tensors are then read one at a time (or any range of one), F32,
-/// F16 and BF16 converted to float32.
+/// file is rejected with the file and the problem named); tensors are then read one at a time (or any range of
+/// one), F32, F16 and BF16 converted to float32.
 /// </summary>
 public sealed class SafeTensorsReader : ITensorSource
 {

@@ -215,8 +215,8 @@ public sealed class Transformer : IDisposable
     }
 
     /// <summary>
-    /// The base weights as a flat fp32 array (a bf16 base widened exactly). For small models: a 3–4B model does not
-    /// fit one array; use <see cref="DownloadBaseTensor"/>.
+    /// The base weights as a flat fp32 array (a bf16 base widened exactly; the padding between tensors zero). For small
+    /// models: a 3–4B model does not fit one array; use <see cref="DownloadBaseTensor"/>.
     /// </summary>
     public float[] DownloadBaseWeights()
     {
