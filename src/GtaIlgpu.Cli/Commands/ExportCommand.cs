@@ -11,7 +11,8 @@ namespace GtaIlgpu.Cli.Commands;
 /// `gta export ADAPTER_DIR --out DIR [--base BASE_DIR] [--merge]`: a PEFT LoRA adapter folder (adapter_config.json +
 /// adapter_model.safetensors) checked against its base and written again, pointing at that base, or with --merge
 /// folded into the base's weights as a full model folder that gta and transformers load. Everything happens on the
-/// host (no device model is allocated); the output is built in a temporary folder and renamed into place.
+/// host (no device model is allocated), a merge one tensor at a time; the output is built in a temporary folder and
+/// renamed into place.
 /// </summary>
 public static class ExportCommand
 {
@@ -63,10 +64,10 @@ public static class ExportCommand
         {
             if (merge)
             {
+                // Tensor by tensor: each base tensor is read, merged and written before the next (a 3–4B base fits no array).
                 var parameters = new ParameterLayout(config);
-                float[] weights;
-                using (var reader = HuggingFaceWeights.Open(modelFolder)) weights = ModelCheckpoint.ReadModelTensors(reader, parameters);
-                var merged = PeftAdapter.Merge(parameters, weights, layout, adapter.Adapters);
+                using var reader = HuggingFaceWeights.Open(modelFolder);
+                var merged = PeftAdapter.Merged(parameters, ModelCheckpoint.ModelTensors(reader, parameters), layout, adapter.Adapters);
                 ModelCheckpoint.Save(temporary, config, merged, tokenizer, new Dictionary<string, string> { ["format"] = "pt" });
                 written.Add($"{parameters.Tensors.Count} tensors, {parameters.ParameterCount:N0} parameters, {layout.Modules.Count} modules merged with scale {Number(lora.Scale)}");
             }

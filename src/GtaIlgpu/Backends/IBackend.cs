@@ -31,9 +31,10 @@ public interface IBackend : IDisposable
 
 public static class BackendExtensions
 {
+    /// <summary>A host copy of the view (checked against <see cref="Common.HostArrays.MaxLength"/>: a whole 3–4B model fits no array).</summary>
     public static T[] ToArray<T>(this IBackend backend, BufferView<T> view) where T : unmanaged
     {
-        var result = new T[checked((int)view.Length)];
+        var result = Common.HostArrays.Allocate<T>(view.Length, $"a host copy of {view}");
         backend.Download(view, result);
         return result;
     }

@@ -14,6 +14,9 @@ public interface ITensorSource : IDisposable
     bool Contains(string name);
     SafeTensorsEntry this[string name] { get; }
     float[] ReadFloat32(string name);
+
+    /// <summary>Values [start, start + destination.Length) of a tensor (row-major), so a large one can be read in bounded pieces.</summary>
+    void ReadFloat32(string name, long start, Span<float> destination);
 }
 
 /// <summary>
@@ -65,7 +68,7 @@ public static partial class HuggingFaceWeights
         long currentBytes = 0;
         foreach (var t in tensors)
         {
-            long bytes = 4L * t.Data.Length;
+            long bytes = t.Bytes;
             if (bytes > maxShardBytes)
             {
                 shards.Add([t]);
@@ -85,7 +88,9 @@ public static partial class HuggingFaceWeights
     }
 
     /// <summary>
-    /// Writes the tensors (F32) as model.safetensors, or sharded with an index above maxShardBytes. Every file is
+    /// Writes the tensors (F32) as model.safetensors, or sharded with an index above maxShardBytes. Shards are packed
+    /// from names and shapes alone; each tensor's values are produced as its file is written and dropped after, so a
+    /// lazy tensor list (<see cref="SafeTensorsWriter.Tensor"/>) passes through memory one tensor at a time. Every file is
     /// written atomically; the index is written after its shards, and only then are the weights of an earlier save
     /// that this one does not replace removed (model.safetensors when sharding; the index and every
     /// model-NNNNN-of-NNNNN.safetensors not written now otherwise).
@@ -115,7 +120,7 @@ public static partial class HuggingFaceWeights
             foreach (var (name, file) in weightMap) map[name] = file;
             var index = new JsonObject
             {
-                ["metadata"] = new JsonObject { ["total_size"] = tensors.Sum(t => 4L * t.Data.Length) },
+                ["metadata"] = new JsonObject { ["total_size"] = tensors.Sum(t => t.Bytes) },
                 ["weight_map"] = map,
             };
             AtomicFile.WriteText(System.IO.Path.Combine(folder, IndexFile), index.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
@@ -153,8 +158,12 @@ public sealed class ShardedSafeTensors : ITensorSource
     public SafeTensorsEntry this[string name] =>
         _byName.TryGetValue(name, out var r) ? r[name] : throw new InvalidDataException($"{Path}: no tensor named '{name}'");
 
-    public float[] ReadFloat32(string name) =>
-        _byName.TryGetValue(name, out var r) ? r.ReadFloat32(name) : throw new InvalidDataException($"{Path}: no tensor named '{name}'");
+    public float[] ReadFloat32(string name) => ReaderOf(name).ReadFloat32(name);
+
+    public void ReadFloat32(string name, long start, Span<float> destination) => ReaderOf(name).ReadFloat32(name, start, destination);
+
+    private SafeTensorsReader ReaderOf(string name) =>
+        _byName.TryGetValue(name, out var r) ? r : throw new InvalidDataException($"{Path}: no tensor named '{name}'");
 
     public static ShardedSafeTensors Open(string indexPath)
     {

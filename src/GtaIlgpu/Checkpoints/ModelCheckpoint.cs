@@ -5,6 +5,15 @@ using GtaIlgpu.Text;
 
 namespace GtaIlgpu.Checkpoints;
 
+/// <summary>
+/// Fills <paramref name="destination"/> with one parameter's values in <see cref="ParameterLayout"/>'s convention
+/// (weights (out, in)): a model's <see cref="Transformer.DownloadBaseTensor"/>, a checkpoint's tensor, a merge.
+/// </summary>
+public delegate void ParameterSource(ParameterTensor tensor, Span<float> destination);
+
+/// <summary>Takes one parameter's values in <see cref="ParameterLayout"/>'s convention, e.g. a model's <see cref="Transformer.UploadBaseTensor"/>.</summary>
+public delegate void ParameterSink(ParameterTensor tensor, ReadOnlySpan<float> values);
+
 /// <summary>A model read from a folder, with the tokenizer found next to it (null when there is none).</summary>
 public sealed class LoadedModel(Transformer model, ITextTokenizer? tokenizer, string folder) : IDisposable
 {
@@ -24,7 +33,8 @@ public sealed class LoadedModel(Transformer model, ITextTokenizer? tokenizer, st
 /// index), and the tokenizer's files (our compact vocabulary, or GPT-2's vocab.json + merges.txt). GPT-2 stores its
 /// attention and MLP weights as Conv1D, i.e. (in, out), the transpose of our (out, in): those are transposed on the
 /// way out and back on the way in; Llama-family Linear weights are (out, in) as we store them. Every file is written
-/// atomically.
+/// atomically. Weights travel tensor by tensor (<see cref="ParameterSource"/>, <see cref="ParameterSink"/>): a 3–4B
+/// model has more values than one array holds, and no host buffer here holds more than one tensor.
 /// </summary>
 public static class ModelCheckpoint
 {
@@ -49,18 +59,15 @@ public static class ModelCheckpoint
     /// and the tokenizer.
     /// </summary>
     public static void Save(string folder, Transformer model, ITextTokenizer? tokenizer, IReadOnlyDictionary<string, string>? metadata = null, long maxShardBytes = HuggingFaceWeights.DefaultMaxShardBytes) =>
-        Save(folder, model.Config, model.DownloadBaseWeights(), tokenizer, metadata, maxShardBytes);
+        Save(folder, model.Config, model.DownloadBaseTensor, tokenizer, metadata, maxShardBytes);
 
-    /// <summary>The same from a host array in <see cref="ParameterLayout"/> order (a merged model is written without a device).</summary>
-    public static void Save(string folder, ModelConfig config, ReadOnlySpan<float> weights, ITextTokenizer? tokenizer, IReadOnlyDictionary<string, string>? metadata = null, long maxShardBytes = HuggingFaceWeights.DefaultMaxShardBytes)
+    /// <summary>The same from any source of the config's tensors (a merged model is written without a device), each read as the writer reaches it.</summary>
+    public static void Save(string folder, ModelConfig config, ParameterSource weights, ITextTokenizer? tokenizer, IReadOnlyDictionary<string, string>? metadata = null, long maxShardBytes = HuggingFaceWeights.DefaultMaxShardBytes)
     {
         var layout = new ParameterLayout(config);
-        if (weights.Length != layout.TotalLength)
-            throw new ArgumentException($"the weights hold {weights.Length} floats but a {config.ModelType} model of this config needs {layout.TotalLength}");
         string json = ConfigJson(config, tokenizer); // refuses a model its model_type cannot express, before anything is written
         Directory.CreateDirectory(folder);
-        var tensors = ExportTensors(layout, weights);
-        HuggingFaceWeights.Write(folder, SaveOrder(config, tensors), metadata, maxShardBytes);
+        HuggingFaceWeights.Write(folder, SaveOrder(config, ExportTensors(layout, weights)), metadata, maxShardBytes);
         AtomicFile.WriteText(Path.Combine(folder, ConfigFile), json);
         tokenizer?.Save(folder);
     }
@@ -125,7 +132,7 @@ public static class ModelCheckpoint
         try
         {
             using (var reader = HuggingFaceWeights.Open(folder))
-                model.UploadBaseWeights(ReadModelTensors(reader, model.Layout));
+                ReadModelTensors(reader, model.Layout, model.UploadBaseTensor);
             if (model.AdapterLayout is { } a) model.UploadAdapters(a.Initialize(0x4C6F5241UL));
             return new LoadedModel(model, tokenizer, folder);
         }
@@ -177,16 +184,24 @@ public static class ModelCheckpoint
     public static ModelConfig ReadConfig(string path) => HuggingFaceConfig.Read(path);
 
     /// <summary>
-    /// The parameters of a checkpoint as our flat buffer. Every parameter must be there with its shape. GPT-2: the
-    /// "transformer." prefix is accepted and the attention-mask buffers skipped; Llama family: the rotary
+    /// Reads a checkpoint's parameters into <paramref name="sink"/> one tensor at a time, after the checks of
+    /// <see cref="ModelTensors"/> (so nothing reaches the sink from a checkpoint that does not match).
+    /// </summary>
+    public static void ReadModelTensors(ITensorSource reader, ParameterLayout layout, ParameterSink sink) =>
+        Copy(layout, ModelTensors(reader, layout), sink);
+
+    /// <summary>
+    /// A checkpoint's parameters as a source of the layout's tensors, read from the file when asked (so while the reader
+    /// is open). Checked first, from the header (and the head's values): every parameter must be there with its shape.
+    /// GPT-2: the "transformer." prefix is accepted and the attention-mask buffers skipped; Llama family: the rotary
     /// inv_freq buffers old checkpoints carry are skipped. With a tied head, lm_head.weight is accepted only when it
     /// equals the token embedding; any other tensor is an error.
     /// </summary>
-    public static float[] ReadModelTensors(ITensorSource reader, ParameterLayout layout)
+    public static ParameterSource ModelTensors(ITensorSource reader, ParameterLayout layout)
     {
         var config = layout.Config;
         string prefix = config.IsGpt2 && reader.Contains(BodyPrefix + "wte.weight") ? BodyPrefix : "";
-        var flat = ImportTensors(reader, layout, prefix);
+        var source = ImportTensors(reader, layout, prefix);
         var known = layout.Tensors.Select(t => prefix + t.Name).ToHashSet(StringComparer.Ordinal);
         var embedding = layout.Tensors.First(t => t.Role == TensorRole.TokenEmbedding);
         var unexpected = new List<string>();
@@ -195,8 +210,7 @@ public static class ModelCheckpoint
             if (known.Contains(name) || (config.IsGpt2 ? IsBuffer(name) : IsRotaryBuffer(name))) continue;
             if (name == "lm_head.weight" && config.TiedEmbeddings)
             {
-                var head = reader.ReadFloat32(name);
-                if (!head.AsSpan().SequenceEqual(flat.AsSpan((int)embedding.Offset, (int)embedding.Length)))
+                if (!SameValues(reader, name, prefix + embedding.Name))
                     throw new InvalidDataException(config.IsGpt2
                         ? $"{reader.Path}: lm_head.weight differs from wte.weight; untied output heads are not supported"
                         : $"{reader.Path}: lm_head.weight differs from {embedding.Name} although tie_word_embeddings is true");
@@ -208,59 +222,105 @@ public static class ModelCheckpoint
             throw new InvalidDataException($"{reader.Path}: unexpected tensor '{unexpected[0]}' (not a {config.ModelType} parameter of this config)");
         if (unexpected.Count > 1)
             throw new InvalidDataException($"{reader.Path}: {unexpected.Count} unexpected tensors (not {config.ModelType} parameters of this config): {string.Join(", ", unexpected.Take(5).Select(n => $"'{n}'"))}{(unexpected.Count > 5 ? ", …" : "")}");
-        return flat;
+        return source;
+    }
+
+    /// <summary>Whether two tensors of a file hold the same values (as float32), compared a bounded piece at a time.</summary>
+    private static bool SameValues(ITensorSource reader, string a, string b)
+    {
+        long count = reader[a].ElementCount;
+        if (reader[b].ElementCount != count) return false;
+        var x = new float[Math.Min(count, HostArrays.ChunkLength)];
+        var y = new float[x.Length];
+        for (long start = 0; start < count; start += x.Length)
+        {
+            int n = (int)Math.Min(x.Length, count - start);
+            reader.ReadFloat32(a, start, x.AsSpan(0, n));
+            reader.ReadFloat32(b, start, y.AsSpan(0, n));
+            if (!x.AsSpan(0, n).SequenceEqual(y.AsSpan(0, n))) return false;
+        }
+        return true;
     }
 
     /// <summary>The non-persistent rotary buffers that checkpoints of older transformers versions still hold.</summary>
     private static bool IsRotaryBuffer(string name) =>
         name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal) && name.StartsWith("model.", StringComparison.Ordinal);
 
-    /// <summary>One tensor per parameter, named prefix + GPT-2 name, Conv1D weights transposed to (in, out).</summary>
-    public static List<SafeTensorsWriter.Tensor> ExportTensors(ParameterLayout layout, ReadOnlySpan<float> flat, string prefix = "")
+    /// <summary>
+    /// One tensor per parameter, named prefix + Hugging Face name, Conv1D weights transposed to (in, out), for
+    /// <see cref="SafeTensorsWriter"/>: each tensor's values are taken from <paramref name="source"/> when the writer
+    /// reaches it, so only one tensor is in memory at a time.
+    /// </summary>
+    public static List<SafeTensorsWriter.Tensor> ExportTensors(ParameterLayout layout, ParameterSource source, string prefix = "")
     {
         var tensors = new List<SafeTensorsWriter.Tensor>();
         foreach (var t in layout.Tensors)
         {
-            var data = flat.Slice((int)t.Offset, (int)t.Length).ToArray();
-            int[] shape = t.Shape;
-            if (IsConv1D(t.Name))
+            string name = prefix + t.Name;
+            bool conv = IsConv1D(t.Name);
+            int[] shape = conv ? [t.Shape[1], t.Shape[0]] : t.Shape;
+            tensors.Add(new SafeTensorsWriter.Tensor(name, shape, () =>
             {
-                data = Transpose(data, t.Shape[0], t.Shape[1]);
-                shape = [t.Shape[1], t.Shape[0]];
-            }
-            tensors.Add(new SafeTensorsWriter.Tensor(prefix + t.Name, shape, data));
+                var values = HostArrays.Allocate<float>(t.Length, $"tensor '{name}'");
+                source(t, values);
+                if (!conv) return values;
+                var transposed = HostArrays.Allocate<float>(t.Length, $"tensor '{name}' transposed");
+                Transpose(values, t.Shape[0], t.Shape[1], transposed);
+                return transposed;
+            }));
         }
         return tensors;
     }
 
-    /// <summary>The inverse of <see cref="ExportTensors"/>: every parameter must be present with the expected shape.</summary>
-    public static float[] ImportTensors(ITensorSource reader, ParameterLayout layout, string prefix = "")
+    /// <summary>
+    /// The inverse of <see cref="ExportTensors"/>: every parameter must be present with the expected shape (checked
+    /// now, from the header); the values are read, and Conv1D weights transposed back, when a tensor is asked for.
+    /// </summary>
+    public static ParameterSource ImportTensors(ITensorSource reader, ParameterLayout layout, string prefix = "")
     {
-        var flat = new float[layout.TotalLength];
         var missing = layout.Tensors.Where(t => !reader.Contains(prefix + t.Name)).Select(t => prefix + t.Name).ToList();
         if (missing.Count > 0)
             throw new InvalidDataException($"{reader.Path}: missing {missing.Count} tensor(s): {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", …" : "")}");
         foreach (var t in layout.Tensors)
         {
             string name = prefix + t.Name;
-            bool conv = IsConv1D(t.Name);
-            long[] expected = conv ? [t.Shape[1], t.Shape[0]] : t.Shape.Select(d => (long)d).ToArray();
+            long[] expected = IsConv1D(t.Name) ? [t.Shape[1], t.Shape[0]] : t.Shape.Select(d => (long)d).ToArray();
             var entry = reader[name];
             if (!entry.Shape.SequenceEqual(expected))
                 throw new InvalidDataException($"{reader.Path}: tensor '{name}' has shape [{string.Join(", ", entry.Shape)}], expected [{string.Join(", ", expected)}] for this config");
-            var data = reader.ReadFloat32(name);
-            if (conv) data = Transpose(data, (int)expected[0], (int)expected[1]);
-            data.CopyTo(flat.AsSpan((int)t.Offset, (int)t.Length));
         }
-        return flat;
+        return (t, destination) =>
+        {
+            string name = prefix + t.Name;
+            if (destination.Length != t.Length) throw new ArgumentException($"{name}: {destination.Length} floats for a tensor of {t.Length}");
+            if (!IsConv1D(t.Name))
+            {
+                reader.ReadFloat32(name, 0, destination);
+                return;
+            }
+            var stored = HostArrays.Allocate<float>(t.Length, $"{reader.Path}: tensor '{name}'");
+            reader.ReadFloat32(name, 0, stored);
+            Transpose(stored, t.Shape[1], t.Shape[0], destination);
+        };
+    }
+
+    /// <summary>Every tensor of the layout from source to sink, through one host buffer the size of the largest tensor.</summary>
+    public static void Copy(ParameterLayout layout, ParameterSource source, ParameterSink sink)
+    {
+        long largest = layout.Tensors.Max(t => t.Length);
+        var buffer = HostArrays.Allocate<float>(largest, "the largest tensor");
+        foreach (var t in layout.Tensors)
+        {
+            var values = buffer.AsSpan(0, (int)t.Length);
+            source(t, values);
+            sink(t, values);
+        }
     }
 
     /// <summary>Row-major (rows, cols) → (cols, rows).</summary>
-    private static float[] Transpose(float[] data, int rows, int cols)
+    private static void Transpose(ReadOnlySpan<float> data, int rows, int cols, Span<float> result)
     {
-        var result = new float[data.Length];
         for (int r = 0; r < rows; r++)
             for (int k = 0; k < cols; k++) result[k * rows + r] = data[r * cols + k];
-        return result;
     }
 }

@@ -199,25 +199,66 @@ public static class PeftAdapter
     /// The base weights with every adapter merged in, as PEFT's merge (delta_weight = B @ A · scaling, transposed for a
     /// Conv1D's fan_in_fan_out; our weights are (out, in) in every family): each adapted module's rows
     /// [Column, Column + Out) of its fused group receive W[Column + o, i] += scale·Σ_r B[o, r]·A[r, i]. The sum runs in
-    /// double; it is added to the float weight once.
+    /// double; it is added to the float weight once. For small models' host arrays: see <see cref="Merged"/>.
     /// </summary>
     public static float[] Merge(ParameterLayout layout, ReadOnlySpan<float> baseWeights, AdapterLayout adapters, ReadOnlySpan<float> adapterValues)
     {
-        if (layout.Config != adapters.Config) throw new ArgumentException("the adapters were laid out for another model config");
+        CheckMerge(layout, adapters, adapterValues.Length);
         if (baseWeights.Length != layout.TotalLength) throw new ArgumentException($"the base buffer holds {baseWeights.Length} floats but the layout needs {layout.TotalLength}");
-        if (adapterValues.Length != adapters.TotalLength) throw new ArgumentException($"the adapter buffer holds {adapterValues.Length} floats but the layout needs {adapters.TotalLength}");
-        var merged = baseWeights.ToArray();
+        var merged = HostArrays.Allocate<float>(baseWeights.Length, "the merged model (a whole model; merge it tensor by tensor with Merged)");
+        baseWeights.CopyTo(merged);
+        foreach (var t in layout.Tensors) MergeInto(layout, t, merged.AsSpan((int)t.Offset, (int)t.Length), adapters, adapterValues);
+        return merged;
+    }
+
+    /// <summary>
+    /// The base's tensors with the adapters merged (as <see cref="Merge"/>), one tensor at a time: a 3–4B base is
+    /// merged as it is written, with no whole-model array.
+    /// </summary>
+    public static ParameterSource Merged(ParameterLayout layout, ParameterSource baseWeights, AdapterLayout adapters, float[] adapterValues)
+    {
+        CheckMerge(layout, adapters, adapterValues.Length);
+        return (t, destination) =>
+        {
+            baseWeights(t, destination);
+            MergeInto(layout, t, destination, adapters, adapterValues);
+        };
+    }
+
+    private static void CheckMerge(ParameterLayout layout, AdapterLayout adapters, long adapterLength)
+    {
+        if (layout.Config != adapters.Config) throw new ArgumentException("the adapters were laid out for another model config");
+        if (adapterLength != adapters.TotalLength) throw new ArgumentException($"the adapter buffer holds {adapterLength} floats but the layout needs {adapters.TotalLength}");
+        foreach (var m in adapters.Modules)
+        {
+            var (_, length) = layout.Group(m.Role, m.Layer) ?? throw new ArgumentException($"{m.Module}: the model has no {m.Role} in layer {m.Layer}");
+            if (length != (long)m.GroupWidth * m.In) throw new ArgumentException($"{m.Module}: its group holds {length} floats, not {m.GroupWidth}×{m.In}");
+        }
+    }
+
+    /// <summary>
+    /// Adds to one base tensor (its values in <paramref name="values"/>) the adapters whose module rows fall in it: a
+    /// fused group (q|k|v, gate|up) is several tensors back to back, each holding some of the group's rows.
+    /// </summary>
+    private static void MergeInto(ParameterLayout layout, ParameterTensor tensor, Span<float> values, AdapterLayout adapters, ReadOnlySpan<float> adapterValues)
+    {
         double scale = (double)adapters.Lora.Alpha / adapters.Lora.Rank;
         foreach (var m in adapters.Modules)
         {
-            var (offset, length) = layout.Group(m.Role, m.Layer) ?? throw new ArgumentException($"{m.Module}: the model has no {m.Role} in layer {m.Layer}");
-            if (length != (long)m.GroupWidth * m.In) throw new ArgumentException($"{m.Module}: its group holds {length} floats, not {m.GroupWidth}×{m.In}");
+            if (m.Role != tensor.Role || m.Layer != tensor.Layer) continue;
+            var (offset, _) = layout.Group(m.Role, m.Layer)!.Value;
+            if (tensor.Shape.Length != 2 || tensor.Shape[1] != m.In || (tensor.Offset - offset) % m.In != 0)
+                throw new ArgumentException($"{m.Module}: {tensor.Name} [{string.Join(", ", tensor.Shape)}] is not a block of rows of {m.In} in its group");
+            // The tensor's first row within the group, and the module's rows [Column, Column + Out) that it holds.
+            long first = (tensor.Offset - offset) / m.In;
+            long from = Math.Max(first, m.Column), to = Math.Min(first + tensor.Length / m.In, (long)m.Column + m.Out);
             var a = adapterValues.Slice((int)m.AOffset, (int)m.ALength);
             var b = adapterValues.Slice((int)m.BOffset, (int)m.BLength);
             int r = m.Rank;
-            for (int o = 0; o < m.Out; o++)
+            for (long g = from; g < to; g++)
             {
-                var row = merged.AsSpan((int)(offset + (long)(m.Column + o) * m.In), m.In);
+                int o = (int)(g - m.Column);
+                var row = values.Slice((int)((g - first) * m.In), m.In);
                 var bRow = b.Slice(o * r, r);
                 for (int i = 0; i < m.In; i++)
                 {
@@ -227,7 +268,6 @@ public static class PeftAdapter
                 }
             }
         }
-        return merged;
     }
 
     // ---- target_modules ----

@@ -6,8 +6,8 @@ namespace GtaIlgpu.Checkpoints;
 
 /// <summary>
 /// Reads a safetensors file: the header is parsed and validated when the file is opened (a malformed
-/// file is rejected with the file and the problem named); tensors are then read one at a time, F32,
-/// F16 and BF16 converted to float32.
+/// file is rejected with the file and the problem named); tensors are then read one at a time (or any range of
+/// one), F32, F16 and BF16 converted to float32.
 /// </summary>
 public sealed class SafeTensorsReader : ITensorSource
 {
@@ -67,27 +67,51 @@ public sealed class SafeTensorsReader : ITensorSource
     {
         var e = this[name];
         if (e.ElementCount > Array.MaxLength) throw new InvalidDataException($"{Path}: tensor '{name}' has {e.ElementCount} values, too many for one array");
-        var raw = new byte[e.ByteLength];
-        _stream.Position = _dataStart + e.Begin;
-        _stream.ReadExactly(raw);
-        var values = new float[e.ElementCount];
-        switch (e.DType)
-        {
-            case "F32":
-                if (BitConverter.IsLittleEndian) MemoryMarshal.Cast<byte, float>(raw).CopyTo(values);
-                else for (int i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadSingleLittleEndian(raw.AsSpan(4 * i));
-                break;
-            case "F16":
-                for (int i = 0; i < values.Length; i++) values[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(raw.AsSpan(2 * i));
-                break;
-            case "BF16":
-                if (BitConverter.IsLittleEndian) BFloat16.Widen(MemoryMarshal.Cast<byte, ushort>(raw), values);
-                else for (int i = 0; i < values.Length; i++) values[i] = BFloat16.ToFloat(BinaryPrimitives.ReadUInt16LittleEndian(raw.AsSpan(2 * i)));
-                break;
-            default:
-                throw new InvalidDataException($"{Path}: tensor '{name}' has dtype {e.DType}; only F32, F16 and BF16 can be read as float32");
-        }
+        var values = HostArrays.Allocate<float>(e.ElementCount, $"{Path}: tensor '{name}'");
+        ReadFloat32(name, 0, values);
         return values;
+    }
+
+    /// <summary>Values [start, start + destination.Length) of the tensor (row-major) as float32, read a bounded chunk at a time.</summary>
+    public void ReadFloat32(string name, long start, Span<float> destination)
+    {
+        var e = this[name];
+        int width = e.DType switch
+        {
+            "F32" => 4,
+            "F16" or "BF16" => 2,
+            _ => throw new InvalidDataException($"{Path}: tensor '{name}' has dtype {e.DType}; only F32, F16 and BF16 can be read as float32"),
+        };
+        if (start < 0 || start + destination.Length > e.ElementCount)
+            throw new ArgumentOutOfRangeException(nameof(start), $"{Path}: values [{start}, {start + destination.Length}) of tensor '{name}', which has {e.ElementCount}");
+        _stream.Position = _dataStart + e.Begin + start * width;
+        int chunk = HostArrays.ChunkLength;
+        if (e.DType == "F32" && BitConverter.IsLittleEndian)
+        {
+            for (int done = 0; done < destination.Length; done += chunk)
+                _stream.ReadExactly(MemoryMarshal.AsBytes(destination.Slice(done, Math.Min(chunk, destination.Length - done))));
+            return;
+        }
+        var raw = new byte[width * Math.Min(chunk, destination.Length)];
+        for (int done = 0; done < destination.Length; done += chunk)
+        {
+            var values = destination.Slice(done, Math.Min(chunk, destination.Length - done));
+            var bytes = raw.AsSpan(0, width * values.Length);
+            _stream.ReadExactly(bytes);
+            switch (e.DType)
+            {
+                case "F32":
+                    for (int i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes[(4 * i)..]);
+                    break;
+                case "F16":
+                    for (int i = 0; i < values.Length; i++) values[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(bytes[(2 * i)..]);
+                    break;
+                default:
+                    if (BitConverter.IsLittleEndian) BFloat16.Widen(MemoryMarshal.Cast<byte, ushort>(bytes), values);
+                    else for (int i = 0; i < values.Length; i++) values[i] = BFloat16.ToFloat(BinaryPrimitives.ReadUInt16LittleEndian(bytes[(2 * i)..]));
+                    break;
+            }
+        }
     }
 
     public void Dispose() => _stream.Dispose();

@@ -77,13 +77,13 @@ public static class TrainingCheckpoint
             }
             else
             {
-                var weights = ModelCheckpoint.ExportTensors(model.Layout, model.DownloadBaseWeights());
+                var weights = ModelCheckpoint.ExportTensors(model.Layout, model.DownloadBaseTensor);
                 Write(ModelCheckpoint.ModelFile, s => SafeTensorsWriter.Write(s, weights, new Dictionary<string, string> { ["format"] = "pt" }));
                 Write(ModelCheckpoint.ConfigFile, s => WriteText(s, ModelCheckpoint.ConfigJson(model.Config, tokenizer)));
             }
             tokenizer?.Save(temporary);
-            var moments = ExportTrainable(model, model.Backend.ToArray(optimizer.M.View), MomentPrefix);
-            moments.AddRange(ExportTrainable(model, model.Backend.ToArray(optimizer.V.View), SquarePrefix));
+            var moments = ExportTrainable(model, optimizer.M.View, MomentPrefix);
+            moments.AddRange(ExportTrainable(model, optimizer.V.View, SquarePrefix));
             Write(OptimizerFile, s => SafeTensorsWriter.Write(s, moments, new Dictionary<string, string> { ["optimizer"] = "adamw" }));
             Write(StateFile, s => WriteText(s, StateJson(state)));
             Write(MetricsFile, s => WriteText(s, metrics));
@@ -174,28 +174,41 @@ public static class TrainingCheckpoint
             var config = ModelCheckpoint.ReadConfig(Path.Combine(checkpoint, ModelCheckpoint.ConfigFile));
             if (config != model.Config) throw new InvalidDataException($"{checkpoint}: the checkpoint's model {config} differs from the run's {model.Config}");
             using var reader = SafeTensorsReader.Open(Path.Combine(checkpoint, ModelCheckpoint.ModelFile));
-            model.UploadBaseWeights(ModelCheckpoint.ReadModelTensors(reader, model.Layout));
+            ModelCheckpoint.ReadModelTensors(reader, model.Layout, model.UploadBaseTensor);
         }
         using (var reader = SafeTensorsReader.Open(Path.Combine(checkpoint, OptimizerFile)))
         {
-            model.Backend.Upload(optimizer.M.View, ImportTrainable(reader, model, MomentPrefix));
-            model.Backend.Upload(optimizer.V.View, ImportTrainable(reader, model, SquarePrefix));
+            ImportTrainable(reader, model, MomentPrefix, optimizer.M.View);
+            ImportTrainable(reader, model, SquarePrefix, optimizer.V.View);
         }
         optimizer.StepCount = state.OptimizerStep;
         return state;
     }
 
-    /// <summary>Optimizer-state tensors of the trainable region: the model's own (GPT-2's Conv1D transposed, as its weights) or the adapters'.</summary>
-    private static List<SafeTensorsWriter.Tensor> ExportTrainable(Transformer model, float[] flat, string prefix)
+    /// <summary>
+    /// Optimizer-state tensors of the trainable region: the model's own (GPT-2's Conv1D transposed, as its weights),
+    /// downloaded one tensor at a time as the writer reaches it (a full model's moments are as large as the model), or
+    /// the adapters' (small).
+    /// </summary>
+    private static List<SafeTensorsWriter.Tensor> ExportTrainable(Transformer model, BufferView<float> state, string prefix)
     {
-        if (!model.HasAdapters) return ModelCheckpoint.ExportTensors(model.Layout, flat, prefix);
+        var backend = model.Backend;
+        if (!model.HasAdapters)
+            return ModelCheckpoint.ExportTensors(model.Layout, (t, destination) => backend.Download(state.Slice(t.Offset, t.Length), destination), prefix);
+        var flat = backend.ToArray(state);
         return model.TrainableTensors.Select(t => new SafeTensorsWriter.Tensor(prefix + t.Name, t.Shape,
             flat.AsSpan((int)t.Offset, t.Shape.Aggregate(1, (a, b) => a * b)).ToArray())).ToList();
     }
 
-    private static float[] ImportTrainable(ITensorSource reader, Transformer model, string prefix)
+    private static void ImportTrainable(ITensorSource reader, Transformer model, string prefix, BufferView<float> state)
     {
-        if (!model.HasAdapters) return ModelCheckpoint.ImportTensors(reader, model.Layout, prefix);
+        var backend = model.Backend;
+        if (!model.HasAdapters)
+        {
+            var source = ModelCheckpoint.ImportTensors(reader, model.Layout, prefix);
+            ModelCheckpoint.Copy(model.Layout, source, (t, values) => backend.Upload(state.Slice(t.Offset, t.Length), values));
+            return;
+        }
         var flat = new float[model.TrainableLength];
         foreach (var (name, shape, offset) in model.TrainableTensors)
         {
@@ -205,7 +218,7 @@ public static class TrainingCheckpoint
                 throw new InvalidDataException($"{reader.Path}: tensor '{prefix + name}' has shape [{string.Join(", ", entry.Shape)}], expected [{string.Join(", ", shape)}]");
             reader.ReadFloat32(prefix + name).CopyTo(flat.AsSpan((int)offset));
         }
-        return flat;
+        backend.Upload(state, flat);
     }
 
     public static string ReadMetrics(string checkpoint) => ReadText(checkpoint, MetricsFile);

@@ -29,7 +29,7 @@ public static class GtaTrainingCheckpoint
         if (format.OptionsJson() is { } options) files.Add(CheckpointFile.Text(PromptFormat.OptionsFile, options));
         if (trainer.Reference is { } reference)
         {
-            var weights = ModelCheckpoint.ExportTensors(reference.Layout, reference.DownloadBaseWeights());
+            var weights = ModelCheckpoint.ExportTensors(reference.Layout, reference.DownloadBaseTensor); // read as written, one tensor at a time
             files.Add(new CheckpointFile(ReferenceFile, s => SafeTensorsWriter.Write(s, weights, new Dictionary<string, string> { ["format"] = "pt", ["role"] = "kl-reference" })));
         }
         return TrainingCheckpoint.Save(runDir, trainer.Policy, trainer.Optimizer, format.Tokenizer, state, metrics, files, wrapWrite);
@@ -46,7 +46,7 @@ public static class GtaTrainingCheckpoint
             string path = Path.Combine(checkpoint, ReferenceFile);
             if (!File.Exists(path)) throw new FileNotFoundException($"{checkpoint}: no {ReferenceFile}, but the run's β = {trainer.Settings.Beta} needs its frozen KL reference", path);
             using var reader = SafeTensorsReader.Open(path);
-            reference.UploadBaseWeights(ModelCheckpoint.ReadModelTensors(reader, reference.Layout));
+            ModelCheckpoint.ReadModelTensors(reader, reference.Layout, reference.UploadBaseTensor);
         }
         try { trainer.RestoreProgress(state.Step, state.RngState, state.DataOrder, checked((int)state.DataPosition)); }
         catch (Exception e) when (e is InvalidDataException or OverflowException) { throw new InvalidDataException($"{statePath}: {e.Message}"); }

@@ -203,27 +203,77 @@ public sealed class Transformer : IDisposable
         }
     }
 
-    /// <summary>Sets the base weights from a flat fp32 array (<see cref="ParameterLayout"/>), narrowed to bf16 (round to nearest even) for a bf16 base.</summary>
+    /// <summary>
+    /// Sets the base weights from a flat fp32 array (<see cref="ParameterLayout"/>), narrowed to bf16 (round to nearest
+    /// even) for a bf16 base. For small models: a 3–4B model does not fit one array; use <see cref="UploadBaseTensor"/>.
+    /// </summary>
     public void UploadBaseWeights(ReadOnlySpan<float> values)
     {
         if (values.Length != Layout.TotalLength) throw new ArgumentException($"base weights: {values.Length} floats for a layout of {Layout.TotalLength}");
-        if (_parameters is not null) { Backend.Upload(_parameters.View, values); return; }
-        long decay = Layout.DecayLength;
-        var narrow = new ushort[decay];
-        Common.BFloat16.Narrow(values[..(int)decay], narrow);
-        Backend.Upload(_base16!.View, narrow);
-        Backend.Upload(_base32Rest!.View, values[(int)decay..]);
+        Common.HostArrays.Check(values.Length, "UploadBaseWeights (the whole model; upload it tensor by tensor with UploadBaseTensor)");
+        foreach (var t in Layout.Tensors) UploadBaseTensor(t, values.Slice((int)t.Offset, (int)t.Length));
     }
 
-    /// <summary>The base weights as a flat fp32 array (a bf16 base widened exactly).</summary>
+    /// <summary>
+    /// The base weights as a flat fp32 array (a bf16 base widened exactly; the padding between tensors zero). For small
+    /// models: a 3–4B model does not fit one array; use <see cref="DownloadBaseTensor"/>.
+    /// </summary>
     public float[] DownloadBaseWeights()
     {
-        if (_parameters is not null) return Backend.ToArray(_parameters.View);
-        long decay = Layout.DecayLength;
-        var values = new float[Layout.TotalLength];
-        Common.BFloat16.Widen(Backend.ToArray(_base16!.View), values.AsSpan(0, (int)decay));
-        Backend.ToArray(_base32Rest!.View).CopyTo(values.AsSpan((int)decay));
+        var values = Common.HostArrays.Allocate<float>(Layout.TotalLength, "DownloadBaseWeights (the whole model; download it tensor by tensor with DownloadBaseTensor)");
+        foreach (var t in Layout.Tensors) DownloadBaseTensor(t, values.AsSpan((int)t.Offset, (int)t.Length));
         return values;
+    }
+
+    /// <summary>Sets one base tensor of <see cref="Layout"/> from fp32 values, narrowed to bf16 (round to nearest even) where the base keeps it in bf16.</summary>
+    public void UploadBaseTensor(ParameterTensor tensor, ReadOnlySpan<float> values)
+    {
+        var (view, view16) = BaseViews(tensor, values.Length);
+        if (view16.Buffer is null)
+        {
+            Backend.Upload(view, values);
+            return;
+        }
+        // Narrowed a bounded chunk at a time: a 389M-value embedding needs no second tensor-sized buffer.
+        var narrow = new ushort[Math.Min(values.Length, Common.HostArrays.ChunkLength)];
+        for (int start = 0; start < values.Length; start += narrow.Length)
+        {
+            int n = Math.Min(narrow.Length, values.Length - start);
+            Common.BFloat16.Narrow(values.Slice(start, n), narrow.AsSpan(0, n));
+            Backend.Upload(view16.Slice(start, n), narrow.AsSpan(0, n));
+        }
+    }
+
+    /// <summary>One base tensor of <see cref="Layout"/> as fp32 values (a bf16 one widened exactly).</summary>
+    public void DownloadBaseTensor(ParameterTensor tensor, Span<float> destination)
+    {
+        var (view, view16) = BaseViews(tensor, destination.Length);
+        if (view16.Buffer is null)
+        {
+            Backend.Download(view, destination);
+            return;
+        }
+        var stored = new ushort[Math.Min(destination.Length, Common.HostArrays.ChunkLength)];
+        for (int start = 0; start < destination.Length; start += stored.Length)
+        {
+            int n = Math.Min(stored.Length, destination.Length - start);
+            Backend.Download(view16.Slice(start, n), stored.AsSpan(0, n));
+            Common.BFloat16.Widen(stored.AsSpan(0, n), destination.Slice(start, n));
+        }
+    }
+
+    /// <summary>Where a tensor of this model's layout lives: its fp32 view, or (the decayed region of a bf16 base) its bf16 one.</summary>
+    private (BufferView<float> View, BufferView<ushort> View16) BaseViews(ParameterTensor tensor, int length)
+    {
+        var own = Layout[tensor.Name];
+        if (own.Offset != tensor.Offset || own.Length != tensor.Length)
+            throw new ArgumentException($"{tensor.Name}: not a tensor of this model's layout (offset {tensor.Offset}, {tensor.Length} values; here {own.Offset}, {own.Length})");
+        if (length != tensor.Length) throw new ArgumentException($"{tensor.Name}: {length} floats for a tensor of {tensor.Length}");
+        if (_parameters is not null) return (_parameters.Slice(tensor.Offset, tensor.Length), default);
+        long decay = Layout.DecayLength;
+        return tensor.Offset < decay
+            ? (default, _base16!.Slice(tensor.Offset, tensor.Length))
+            : (_base32Rest!.Slice(tensor.Offset - decay, tensor.Length), default);
     }
 
     /// <summary>Sets the adapters from a flat array in <see cref="AdapterLayout"/>'s layout.</summary>

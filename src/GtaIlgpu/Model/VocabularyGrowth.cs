@@ -19,23 +19,24 @@ public static class VocabularyGrowth
         var grown = new Transformer(model.Backend, model.Config with { VocabSize = model.Config.VocabSize + newRows });
         try
         {
-            var source = model.DownloadBaseWeights();
-            var target = new float[grown.Layout.TotalLength];
-            foreach (var tensor in oldLayout.Tensors)
-                Array.Copy(source, tensor.Offset, target, grown.Layout[tensor.Name].Offset, tensor.Length);
-
+            // Tensor by tensor, so a 3–4B model needs no whole-model host array.
             int V = model.Config.VocabSize, C = model.Config.Channels;
-            // Every tensor with a row per token: the embedding, and an untied head.
-            foreach (var tensor in grown.Layout.Tensors.Where(t => t.Role is TensorRole.TokenEmbedding or TensorRole.LmHead))
+            foreach (var tensor in oldLayout.Tensors)
             {
-                long start = tensor.Offset;
-                var mean = new double[C];
-                for (int row = 0; row < V; row++)
-                    for (int c = 0; c < C; c++) mean[c] += target[start + (long)row * C + c];
-                for (int row = V; row < V + newRows; row++)
-                    for (int c = 0; c < C; c++) target[start + (long)row * C + c] = (float)(mean[c] / V);
+                var target = grown.Layout[tensor.Name];
+                var values = Common.HostArrays.Allocate<float>(target.Length, $"tensor '{tensor.Name}'");
+                model.DownloadBaseTensor(tensor, values.AsSpan(0, (int)tensor.Length));
+                // Every tensor with a row per token: the embedding, and an untied head. Its new rows start at the mean row.
+                if (target.Role is TensorRole.TokenEmbedding or TensorRole.LmHead)
+                {
+                    var mean = new double[C];
+                    for (int row = 0; row < V; row++)
+                        for (int c = 0; c < C; c++) mean[c] += values[(long)row * C + c];
+                    for (int row = V; row < V + newRows; row++)
+                        for (int c = 0; c < C; c++) values[(long)row * C + c] = (float)(mean[c] / V);
+                }
+                grown.UploadBaseTensor(target, values);
             }
-            grown.UploadBaseWeights(target);
             return grown;
         }
         catch
