@@ -192,7 +192,14 @@ public sealed class Transformer : IDisposable
         var model = new Transformer(Backend, Config, options);
         try
         {
-            model.UploadBaseWeights(DownloadBaseWeights());
+            // Tensor by tensor: a 3B base is more floats than one host array holds.
+            var scratch = Common.HostArrays.Allocate<float>(Layout.Tensors.Max(t => t.Length), "one tensor of the base");
+            foreach (var t in Layout.Tensors)
+            {
+                var values = scratch.AsSpan(0, (int)t.Length);
+                DownloadBaseTensor(t, values);
+                model.UploadBaseTensor(t, values);
+            }
             if (model.AdapterLayout is { } a) model.UploadAdapters(a.Initialize(adapterSeed));
             return model;
         }

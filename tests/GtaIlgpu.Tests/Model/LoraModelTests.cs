@@ -290,4 +290,29 @@ public class LoraModelTests(IlgpuFixture ilgpu)
         long all = Activations.Floats(config, B, T, true, lora), one = Activations.Floats(config, B, T, true, lora with { Recompute = true });
         Assert.True(one < all, $"{name}: recompute pool {one} floats, kept pool {all}");
     }
+
+    /// <summary>
+    /// Turning a loaded base into a LoRA model copies it tensor by tensor: under a host-array limit of its largest
+    /// tensor (a 3B model's whole buffer is more than one array holds) it still gives the bf16-rounded base exactly.
+    /// </summary>
+    [Fact]
+    public void A_base_becomes_a_lora_model_tensor_by_tensor()
+    {
+        var config = FamilyConfigs.Cases["qwen3-qknorm-headdim"];
+        using var backend = new CpuBackend();
+        using var baseModel = Base(backend, config);
+        var expected = baseModel.DownloadBaseWeights();
+        for (long i = 0; i < baseModel.Layout.DecayLength; i++) expected[i] = BFloat16.ToFloat(BFloat16.FromFloat(expected[i]));
+        long largest = baseModel.Layout.Tensors.Max(t => t.Length);
+        Transformer adapted;
+        using (HostArrays.LimitTo(largest, chunkLength: 7))
+            adapted = baseModel.WithOptions(new ModelOptions(AllTargets(config), WeightDtype.Bf16), 3);
+        using (adapted)
+        {
+            var actual = new float[expected.Length];
+            foreach (var t in adapted.Layout.Tensors) adapted.DownloadBaseTensor(t, actual.AsSpan((int)t.Offset, (int)t.Length));
+            foreach (var t in adapted.Layout.Tensors)
+                Assert.Equal(expected.AsSpan((int)t.Offset, (int)t.Length).ToArray(), actual.AsSpan((int)t.Offset, (int)t.Length).ToArray());
+        }
+    }
 }
