@@ -200,7 +200,7 @@ public static class GtaRunner
         void Validate(int step)
         {
             var point = ValidationPoint.Of(step, GtaEvaluator.Metrics(format.Labels,
-                GtaEvaluator.Run(model, format, validationSet, settings.Template, settings.MaxCompletionTokens)));
+                GtaEvaluator.Run(model, format, validationSet, settings.Template, settings.MaxCompletionTokens, prefillRows: settings.MicroBatch)));
             validation.Add(point);
             validationLines.Append(point.ToJsonLine()).Append('\n');
         }

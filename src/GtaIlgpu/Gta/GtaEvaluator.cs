@@ -12,13 +12,17 @@ public sealed record EvaluatedExample(string Gold, ParsedCompletion Completion);
 /// <summary>Greedy decoding of a split in the method's template, batched through the KV-cache generator.</summary>
 public static class GtaEvaluator
 {
+    /// <summary>Prompts decoded together (the validation decoder's KV cache holds this many sequences).</summary>
+    public const int DefaultBatch = 64;
+
+    /// <param name="prefillRows">Prompts prefilled at a time (0: the whole batch); a training run passes its micro-batch.</param>
     public static List<EvaluatedExample> Run(Transformer model, PromptFormat format, IReadOnlyList<LabeledExample> examples,
-        CompletionTemplate template, int maxCompletionTokens, int batch = 64, Action<int>? progress = null)
+        CompletionTemplate template, int maxCompletionTokens, int batch = DefaultBatch, Action<int>? progress = null, int prefillRows = 0)
     {
         var results = new List<EvaluatedExample>(examples.Count);
         if (examples.Count == 0) return results;
         int rows = Math.Min(batch, examples.Count);
-        using var generator = new Generator(model, rows, model.Config.MaxSequence);
+        using var generator = new Generator(model, rows, model.Config.MaxSequence, prefillRows);
         var rng = new Rng(0); // greedy decoding draws no numbers
         for (int start = 0; start < examples.Count; start += rows)
         {

@@ -77,8 +77,9 @@ public sealed class GtaTrainer : IDisposable
     /// The stage's memory, as its constructor and first steps allocate it: the policy's weights, gradients
     /// and AdamW moments; for RL, the frozen KL reference (β &gt; 0), GTA's second gradient and the rollout
     /// generator's KV cache (P·G sequences of the window); the RL and SFT batch workspaces' activations,
-    /// counted at the full window: each pool keeps the batch shapes it meets only as long as together they take no more than that (WorkspacePool) for the
-    /// rows of one micro-batch (--micro-batch; the whole batch without it).
+    /// counted at the full window for the rows of one micro-batch (--micro-batch; the whole batch without it):
+    /// each pool keeps the batch shapes it meets only while together they take no more than that (WorkspacePool);
+    /// and the validation decoder, which runs between steps while all of that stays allocated.
     /// </summary>
     public static MemoryPlan PlanMemory(ModelConfig config, GtaSettings settings)
     {
@@ -98,6 +99,8 @@ public sealed class GtaTrainer : IDisposable
         }
         if (settings.Method != TrainingMethod.Grpo)
             BatchActivations(Math.Max(settings.PromptsPerStep, settings.SftPrompts), "SFT batch activations");
+        int validation = Math.Min(GtaEvaluator.DefaultBatch, Math.Max(1, settings.EvalExamples));
+        plan.Cache(validation, T, Generator.PrefillRowsFor(validation, settings.MicroBatch), "validation decoding");
         return plan;
     }
 

@@ -214,8 +214,26 @@ public sealed class PromptFormat
         int eot = -1;
         for (int i = 0; i < completion.Count; i++) if (completion[i] == EndOfText) { eot = i; break; }
         if (eot >= 0) length = eot;
-        return _tokenizer.Decode(completion.Take(length));
+        // A model's embedding may have rows past its tokenizer (Qwen's 151,936 over 151,665 tokens): such an
+        // id sampled in a rollout decodes as U+FFFD instead of stopping the run.
+        var text = new System.Text.StringBuilder();
+        int start = 0;
+        for (int i = 0; i <= length; i++)
+        {
+            if (i < length && IsKnown(completion[i])) continue;
+            if (i > start) text.Append(_tokenizer.Decode(completion.Skip(start).Take(i - start)));
+            if (i < length) text.Append('\uFFFD');
+            start = i + 1;
+        }
+        return text.ToString();
     }
+
+    private bool IsKnown(int id) => id >= 0 && id < _tokenizer.VocabularySize;
+
+    private static readonly byte[] Replacement = [0xEF, 0xBF, 0xBD];
+
+    /// <summary>A token's bytes; an id past the tokenizer's vocabulary stands for U+FFFD, as it decodes.</summary>
+    private byte[] BytesOf(int id) => IsKnown(id) ? _tokenizer.TokenBytes(id) : Replacement;
 
     /// <summary>
     /// Index range [start, end) of the guess span in completion tokens; (0, 0) when the completion has no
@@ -244,7 +262,7 @@ public sealed class PromptFormat
         for (int k = 0; k < completion.Count; k++)
         {
             starts[k] = bytes.Count;
-            bytes.AddRange(_tokenizer.TokenBytes(completion[k]));
+            bytes.AddRange(BytesOf(completion[k]));
         }
         starts[completion.Count] = bytes.Count;
         var span = CollectionsMarshal.AsSpan(bytes);

@@ -80,12 +80,13 @@ public sealed class MemoryPlan
             $"{rows} × {sequence} tokens{(withGradients ? ", with gradients" : "")}{(ActivationOptions.Recompute && withGradients ? ", one block's kept (recompute)" : "")}");
 
     /// <summary>Rollouts: the KV cache, one decode step's activations, and the prefill pool (prefillRows sequences at a time).</summary>
-    public MemoryPlan Cache(int rows, int sequence, int prefillRows = 0)
+    /// <param name="what">The decoder's name: its KV cache and prefill pool are listed as "&lt;what&gt;: KV cache" and "&lt;what&gt;: prefill"; null for the plain names.</param>
+    public MemoryPlan Cache(int rows, int sequence, int prefillRows = 0, string? what = null)
     {
         int prefill = Generator.PrefillRowsFor(rows, prefillRows);
-        Add("KV cache", KvCache.Floats(Config, rows, sequence) + Model.Activations.Floats(Config, rows, 1, false, ActivationOptions),
+        Add(what is null ? "KV cache" : $"{what}: KV cache", KvCache.Floats(Config, rows, sequence) + Model.Activations.Floats(Config, rows, 1, false, ActivationOptions),
             $"{rows} sequences × {sequence} positions × {Config.KvHeadCount} KV heads (and one decode step's activations)");
-        return Add("prefill activations", Model.Activations.Floats(Config, prefill, sequence, false, Generator.PrefillOptions(ActivationOptions)),
+        return Add(what is null ? "prefill activations" : $"{what}: prefill", Model.Activations.Floats(Config, prefill, sequence, false, Generator.PrefillOptions(ActivationOptions)),
             $"{prefill} of {rows} prompts at a time, one block's kept, no logits");
     }
 

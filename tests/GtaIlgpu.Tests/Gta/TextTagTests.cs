@@ -276,4 +276,19 @@ public class TextTagTests
             if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
         }
     }
+
+    /// <summary>An id past the tokenizer (a padded embedding's row, sampled in a rollout) decodes as U+FFFD and keeps the guess span's byte rule.</summary>
+    [Fact]
+    public void Ids_past_the_tokenizer_decode_as_replacement_characters()
+    {
+        var data = GtaEndToEndTests.SyntheticSentiment(20, 4, 1);
+        var vocabulary = PromptFormat.BuildVocabulary(data.Train.Select(e => e.Text), data.Labels, "sentiment");
+        var format = new PromptFormat(vocabulary, "sentiment", data.Labels);
+        int past = vocabulary.VocabularySize + 5;
+        var guess = format.Guess(data.Labels[0]);
+        int[] completion = [past, .. guess, past, format.EndOfText];
+        string text = format.DecodeCompletion(completion);
+        Assert.Equal("\uFFFD" + format.DecodeCompletion(guess) + "\uFFFD", text);
+        Assert.Equal((1, 1 + guess.Length), format.GuessSpan(completion));
+    }
 }
