@@ -7,6 +7,12 @@ namespace GtaIlgpu.Cli.Commands;
 /// <summary>Options that several commands share, defined once.</summary>
 public static class CommonOptions
 {
+    /// <summary>The base of a LoRA adapter folder given as --model (default: its adapter_config.json's base_model_name_or_path).</summary>
+    public static Option<DirectoryInfo?> AdapterBase() => new("--base")
+    {
+        Description = "when --model is a LoRA adapter folder (PEFT's adapter_config.json + adapter_model.safetensors): its base model folder (default: the adapter's base_model_name_or_path, relative to the adapter folder)",
+    };
+
     public static Option<string> Device() => new("--device")
     {
         Description = $"where to compute: {string.Join("|", BackendFactory.Choices)} (auto takes a CUDA GPU when present, else the CPU backend)",

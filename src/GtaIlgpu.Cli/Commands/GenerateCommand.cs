@@ -26,21 +26,22 @@ public static class GenerateCommand
         var seed = CommonOptions.Seed(1337);
 
         var command = new Command("generate", "print a sampled continuation of a prompt");
-        foreach (var option in new Option[] { model, prompt, tokens, stopToken, maxTokens, temperature, topK, topP, device, seed })
+        var baseModel = CommonOptions.AdapterBase();
+        foreach (var option in new Option[] { model, baseModel, prompt, tokens, stopToken, maxTokens, temperature, topK, topP, device, seed })
             command.Options.Add(option);
         command.SetAction(parse => Run(parse.GetValue(model)!, parse.GetValue(prompt), parse.GetValue(tokens), parse.GetValue(stopToken), parse.GetValue(maxTokens),
-            new SamplingSettings(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP)), parse.GetValue(seed), parse.GetValue(device)!));
+            new SamplingSettings(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP)), parse.GetValue(seed), parse.GetValue(device)!, parse.GetValue(baseModel)?.FullName));
         return command;
     }
 
-    private static int Run(DirectoryInfo folder, string? prompt, string? tokens, int stopToken, int maxTokens, SamplingSettings sampling, ulong seed, string device)
+    private static int Run(DirectoryInfo folder, string? prompt, string? tokens, int stopToken, int maxTokens, SamplingSettings sampling, ulong seed, string device, string? baseFolder)
     {
         if ((prompt is null) == (tokens is null)) throw new ArgumentException("give exactly one of --prompt (text) and --tokens (ids)");
         if (maxTokens <= 0) throw new ArgumentException($"--max-tokens must be positive, got {maxTokens}");
         if (sampling.TopP <= 0 || sampling.TopP > 1) throw new ArgumentException($"--top-p must be in (0, 1], got {sampling.TopP}");
         var ids = tokens is null ? null : ParseIds(tokens);
         using var backend = CommonOptions.OpenBackend(device);
-        using var loaded = ModelCheckpoint.Load(folder.FullName, backend);
+        using var loaded = ModelCheckpoint.Load(folder.FullName, backend, baseFolder: baseFolder);
         if (ids is not null)
             Console.Out.WriteLine("[" + string.Join(", ", ContinueIds(loaded.Model, ids, maxTokens, sampling, seed, stopToken)) + "]");
         else

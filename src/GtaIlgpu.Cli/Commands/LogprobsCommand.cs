@@ -27,9 +27,10 @@ public static class LogprobsCommand
         var device = CommonOptions.Device();
 
         var command = new Command("logprobs", "score token sequences: next-token log-probabilities and mean cross-entropy");
-        foreach (var option in new Option[] { model, tokens, output, device })
+        var baseModel = CommonOptions.AdapterBase();
+        foreach (var option in new Option[] { model, baseModel, tokens, output, device })
             command.Options.Add(option);
-        command.SetAction(parse => Run(parse.GetValue(model)!, parse.GetValue(tokens)!, parse.GetValue(output)!, parse.GetValue(device)!));
+        command.SetAction(parse => Run(parse.GetValue(model)!, parse.GetValue(tokens)!, parse.GetValue(output)!, parse.GetValue(device)!, parse.GetValue(baseModel)?.FullName));
         return command;
     }
 
@@ -104,11 +105,11 @@ public static class LogprobsCommand
         return (result, total / ((double)N * (T - 1)));
     }
 
-    private static int Run(DirectoryInfo folder, FileInfo tokensFile, FileInfo outputFile, string device)
+    private static int Run(DirectoryInfo folder, FileInfo tokensFile, FileInfo outputFile, string device, string? baseFolder)
     {
         var sequences = ReadTokens(tokensFile.FullName);
         using var backend = CommonOptions.OpenBackend(device);
-        using var loaded = ModelCheckpoint.Load(folder.FullName, backend);
+        using var loaded = ModelCheckpoint.Load(folder.FullName, backend, baseFolder: baseFolder);
         AnsiConsole.MarkupLineInterpolated($"[grey]model:[/] {loaded.Model.Config.Describe(loaded.Model.Layout.ParameterCount)}");
         var (logProbs, loss) = Score(loaded.Model, sequences, tokensFile.FullName);
         var json = new JsonObject

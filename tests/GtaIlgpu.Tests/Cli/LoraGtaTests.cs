@@ -88,6 +88,14 @@ public sealed class LoraGtaTests : IDisposable
         Assert.Equal(0, CliErrors.Invoke(LogprobsCommand.Build(), ["--model", Path.Combine(straight, TrainingCheckpoint.BaseFolder), "--tokens", tokens, "--out", fromBase, "--device", "cpu"]));
         double Loss(string path) => JsonNode.Parse(File.ReadAllText(path))!["loss"]!.GetValue<double>();
         Assert.Equal(Loss(fromMerged), Loss(fromAdapters), 4);
+        // An adapter moved away from its run (its "../base" no longer resolves) takes --base.
+        string moved = Path.Combine(_root, "elsewhere", "adapter");
+        Directory.CreateDirectory(moved);
+        foreach (var file in Directory.GetFiles(adapters)) File.Copy(file, Path.Combine(moved, Path.GetFileName(file)));
+        string fromMoved = Path.Combine(_root, "moved.json");
+        Assert.Equal(2, CliErrors.Invoke(LogprobsCommand.Build(), ["--model", moved, "--tokens", tokens, "--out", fromMoved, "--device", "cpu"]));
+        Assert.Equal(0, CliErrors.Invoke(LogprobsCommand.Build(), ["--model", moved, "--base", Path.Combine(straight, TrainingCheckpoint.BaseFolder), "--tokens", tokens, "--out", fromMoved, "--device", "cpu"]));
+        Assert.Equal(Loss(fromAdapters), Loss(fromMoved));
         Assert.NotEqual(Loss(fromBase), Loss(fromAdapters));
     }
 
