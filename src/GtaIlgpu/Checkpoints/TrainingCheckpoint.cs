@@ -27,8 +27,10 @@ public sealed record CheckpointFile(string Name, Action<Stream> Write)
 /// Training checkpoints of a run folder, for exact resume:
 /// <code>
 /// RUN/checkpoint.json                 names the latest complete checkpoint; written last, atomically
-/// RUN/checkpoints/step-000120/        a complete model folder (config.json, model.safetensors, tokenizer)
-///     optimizer.safetensors           AdamW moments exp_avg.NAME / exp_avg_sq.NAME, shaped like the weights
+/// RUN/checkpoints/step-000120/        a complete model folder (config.json, model.safetensors, tokenizer), or for a
+///                                     LoRA run the adapters in PEFT's layout (adapter_config.json naming ../../base,
+///                                     adapter_model.safetensors): the frozen base is RUN/base/, written once
+///     optimizer.safetensors           AdamW moments exp_avg.NAME / exp_avg_sq.NAME of what trains, shaped like it
 ///     trainer_state.json              step, optimizer step, RNG state, data position and order, the run's settings
 ///     metrics.jsonl                   the metrics up to this step
 ///     …                               the loop's further files (CheckpointFile), e.g. GTA's frozen reference
