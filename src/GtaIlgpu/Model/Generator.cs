@@ -36,7 +36,7 @@ public sealed class Generator : IDisposable
         Batch = batch;
         MaxSequence = maxSequence;
         PrefillRows = PrefillRowsFor(batch, prefillRows);
-        _cache = new KvCache(model.Backend, model.Config, batch, maxSequence);
+        _cache = new KvCache(model.Backend, model.Config, CacheRows(batch, prefillRows), maxSequence);
         _step = new Activations(model, batch, 1, withGradients: false);
         _tokens = model.Backend.Allocate<int>(batch);
         _positions = model.Backend.Allocate<int>(batch);
@@ -51,6 +51,13 @@ public sealed class Generator : IDisposable
     public int PrefillRows { get; }
 
     public static int PrefillRowsFor(int batch, int prefillRows) => prefillRows == 0 || prefillRows > batch ? batch : prefillRows;
+
+    /// <summary>Sequences the KV cache holds: the batch rounded up to whole prefill chunks, so the last chunk's padding rows have cache rows too.</summary>
+    public static int CacheRows(int batch, int prefillRows)
+    {
+        int chunk = PrefillRowsFor(batch, prefillRows);
+        return (batch + chunk - 1) / chunk * chunk;
+    }
 
     /// <summary>How a prefill pool is carved: the model's adapters, one block's room, no logits.</summary>
     public static ActivationOptions PrefillOptions(ActivationOptions model) => model with { Recompute = true, Logits = false };
@@ -81,15 +88,15 @@ public sealed class Generator : IDisposable
         {
             var (acts, tokens, hostTokens) = PrefillPool(longest - 1);
             int T = acts.Sequence, rows = acts.Batch;
-            // A few sequences at a time into their rows of the cache; the last chunk is padded with empty rows.
+            // A few sequences at a time into their rows of the cache; the last chunk is padded with empty rows,
+            // which land in cache rows no decode step reads.
             for (int first = 0; first < B; first += rows)
             {
                 int count = Math.Min(rows, B - first);
                 Array.Clear(hostTokens);
                 for (int b = 0; b < count; b++) Array.Copy(prompts[first + b], 0, hostTokens, b * T, prompts[first + b].Length - 1);
                 _model.Backend.Upload(tokens.View, hostTokens);
-                var cache = first == 0 && rows == Batch ? _cache : _cache.Rows(first, Math.Min(rows, Batch - first));
-                _model.Forward(acts, tokens.View, cache);
+                _model.Forward(acts, tokens.View, _cache.Rows(first, rows));
             }
         }
 

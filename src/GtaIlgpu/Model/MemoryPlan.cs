@@ -83,9 +83,9 @@ public sealed class MemoryPlan
     /// <param name="what">The decoder's name: its KV cache and prefill pool are listed as "&lt;what&gt;: KV cache" and "&lt;what&gt;: prefill"; null for the plain names.</param>
     public MemoryPlan Cache(int rows, int sequence, int prefillRows = 0, string? what = null)
     {
-        int prefill = Generator.PrefillRowsFor(rows, prefillRows);
-        Add(what is null ? "KV cache" : $"{what}: KV cache", KvCache.Floats(Config, rows, sequence) + Model.Activations.Floats(Config, rows, 1, false, ActivationOptions),
-            $"{rows} sequences × {sequence} positions × {Config.KvHeadCount} KV heads (and one decode step's activations)");
+        int prefill = Generator.PrefillRowsFor(rows, prefillRows), cached = Generator.CacheRows(rows, prefillRows);
+        Add(what is null ? "KV cache" : $"{what}: KV cache", KvCache.Floats(Config, cached, sequence) + Model.Activations.Floats(Config, rows, 1, false, ActivationOptions),
+            $"{cached} sequences{(cached > rows ? $" ({rows} rounded up to whole prefill chunks)" : "")} × {sequence} positions × {Config.KvHeadCount} KV heads (and one decode step's activations)");
         return Add(what is null ? "prefill activations" : $"{what}: prefill", Model.Activations.Floats(Config, prefill, sequence, false, Generator.PrefillOptions(ActivationOptions)),
             $"{prefill} of {rows} prompts at a time, one block's kept, no logits");
     }

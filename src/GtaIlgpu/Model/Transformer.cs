@@ -407,15 +407,14 @@ public sealed class Transformer : IDisposable
 
     /// <summary>
     /// Forward pass over tokens (B,T) into acts.Logits (B,T,V). When kvCache is given, each layer's
-    /// keys and values are also stored in it (prefill for incremental decoding); a cache of fewer than B
-    /// sequences takes the first of them (the last, padded chunk of a prefill done a few rows at a time).
+    /// keys and values are also stored in it (prefill for incremental decoding).
     /// </summary>
     /// <param name="adapters">False runs the frozen base alone (a LoRA model's KL reference); ignored without adapters.</param>
     public void Forward(Activations acts, BufferView<int> tokens, KvCache? kvCache = null, bool adapters = true)
     {
         int B = acts.Batch, T = acts.Sequence, C = Config.Channels;
         if (tokens.Length < B * T) throw new ArgumentException($"forward: tokens hold {tokens.Length} ids but B·T = {B * T}");
-        if (kvCache is not null && kvCache.MaxSequence < T)
+        if (kvCache is not null && (kvCache.Batch < B || kvCache.MaxSequence < T))
             throw new ArgumentException($"forward: KV cache of (B={kvCache.Batch}, T={kvCache.MaxSequence}) is too small for ({B}, {T})");
         CheckPool(acts);
         Encode(acts.Encoded, tokens, default, B, T);
@@ -476,7 +475,7 @@ public sealed class Transformer : IDisposable
         }
         else
         {
-            if (kvCache is not null) _ops.KvCacheStore(kvCache.Layer(l), qkv, Math.Min(B, kvCache.Batch), T, NH, NKV, hs, kvCache.MaxSequence);
+            if (kvCache is not null) _ops.KvCacheStore(kvCache.Layer(l), qkv, B, T, NH, NKV, hs, kvCache.MaxSequence);
             _ops.AttentionForward(a.AttnOut, a.Att, qkv, B, T, NH, NKV, hs);
         }
         LinearForward(a.AttnProj, a.AttnOut, w.AttnProjW, w16?.AttnProjW[l] ?? default, w.AttnProjB, rows, Config.AttentionWidth, C, acts, a, l, TensorRole.OutputWeight, adapters);
