@@ -49,7 +49,7 @@ public static class CompareCommand
                 AnsiConsole.MarkupLineInterpolated($"[bold]{method.ToString().ToLowerInvariant()}[/] from the shared base");
                 var settings = options.Settings(p, method);
                 // Each method trains its own model over the shared base's weights (full, or LoRA adapters on it).
-                using var model = baseModel.WithOptions(settings.ModelOptions, settings.Seed ^ 0x4C6F5241UL);
+                using var model = baseModel.WithOptions(settings.ModelOptions, AdapterLayout.Seed(settings.Seed));
                 results.Add(GtaRunner.Train(model, format, data, settings, Path.Combine(outDir, method.ToString().ToLowerInvariant()),
                     new Dictionary<string, object?> { ["data"] = data.Name, ["task"] = format.TaskName, ["labels"] = format.Labels, ["device"] = backend.Name, ["base"] = baseInfo }));
             }

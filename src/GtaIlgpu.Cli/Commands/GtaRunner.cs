@@ -128,8 +128,8 @@ public static class GtaRunner
     /// </summary>
     public static Transformer ForTraining(Transformer baseModel, GtaSettings settings)
     {
-        if (settings.LoraRank == 0 && !settings.Recompute && settings.BaseDtype == WeightDtype.F32) return baseModel;
-        using (baseModel) return baseModel.WithOptions(settings.ModelOptions, settings.Seed ^ 0x4C6F5241UL);
+        if (settings.ModelOptions == ModelOptions.Full) return baseModel;
+        using (baseModel) return baseModel.WithOptions(settings.ModelOptions, AdapterLayout.Seed(settings.Seed));
     }
 
     public static ClassificationMetrics Evaluate(Transformer model, PromptFormat format, IReadOnlyList<LabeledExample> examples,

@@ -133,7 +133,7 @@ public static class ModelCheckpoint
         {
             using (var reader = HuggingFaceWeights.Open(folder))
                 ReadModelTensors(reader, model.Layout, model.UploadBaseTensor);
-            if (model.AdapterLayout is { } a) model.UploadAdapters(a.Initialize(0x4C6F5241UL));
+            if (model.AdapterLayout is { } a) model.UploadAdapters(a.Initialize(AdapterLayout.Seed(0)));
             return new LoadedModel(model, tokenizer, folder);
         }
         catch

@@ -91,6 +91,9 @@ public sealed class AdapterLayout
     public ModelConfig Config { get; }
     public LoraSettings Lora { get; }
 
+    /// <summary>Mixed into a run's seed for the adapters' initialisation, so A is not drawn from the base's stream.</summary>
+    public static ulong Seed(ulong runSeed) => runSeed ^ 0x4C6F5241UL; // "LoRA"
+
     /// <summary>The targets in block order, GPT-2's q/k/v folded into qkv.</summary>
     public IReadOnlyList<string> ResolvedTargets { get; }
 

@@ -179,7 +179,7 @@ public sealed class Transformer : IDisposable
     public void InitializeWeights(ulong seed)
     {
         UploadBaseWeights(Layout.Initialize(seed));
-        if (AdapterLayout is { } a) Backend.Upload(_adapters!.View, a.Initialize(seed ^ 0x4C6F5241UL));
+        if (AdapterLayout is { } a) Backend.Upload(_adapters!.View, a.Initialize(AdapterLayout.Seed(seed)));
     }
 
     /// <summary>
