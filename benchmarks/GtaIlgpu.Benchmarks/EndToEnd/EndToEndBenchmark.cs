@@ -33,14 +33,7 @@ public sealed record EndToEndConfig(string Name, int Layers, int Channels, int H
         new("llama-tiny", 4, 256, 4, 8192, 128, 128, 8) { Shape = ModelConfig.LlamaTiny(8192) },
         new("small", 6, 384, 6, 8192, 256, 256, 8),
         new("gpt2-124M", 12, 768, 12, 50257, 64, 1024, 4),
-        new("qwen2.5-0.5b", 24, 896, 14, 151936, 64, 512, 2)
-        {
-            Shape = new ModelConfig(24, 896, 14, 151936, 32768)
-            {
-                Family = ModelFamily.Llama, ModelType = "qwen2", KvHeads = 2, Intermediate = 4864, AttentionBias = true,
-                RopeTheta = 1e6, NormEps = 1e-6f, TiedEmbeddings = true,
-            },
-        },
+        new("qwen2.5-0.5b", 24, 896, 14, 151936, 64, 512, 2) { Shape = KnownShapes.Get("qwen2.5-0.5b") },
     ];
 }
 

@@ -45,30 +45,6 @@ public class LoraModelTests(IlgpuFixture ilgpu)
         return values;
     }
 
-    private sealed record Step(float[] Logits, float Loss, float[] Gradients, float[] Trained);
-
-    /// <summary>Forward, loss, backward and one AdamW step on the trainable region.</summary>
-    private static Step RunStep(Transformer model)
-    {
-        var backend = model.Backend;
-        var config = model.Config;
-        using var acts = new Activations(model, B, T, withGradients: true);
-        using var loss = new TokenLoss(backend, B * T);
-        using var inputs = backend.AllocateFrom<int>(ModelTests.RandomTokens(B * T, config.VocabSize, 4));
-        var targets = ModelTests.RandomTokens(B * T, config.VocabSize, 5);
-        targets[0] = -1;
-        loss.SetTargets(targets);
-        model.Forward(acts, inputs.View);
-        var logits = backend.ToArray(acts.Logits);
-        float value = loss.Compute(acts, withGradient: true);
-        model.ZeroGradients();
-        model.Backward(acts, inputs.View);
-        var gradients = backend.ToArray(model.TrainableGradients);
-        using var optimizer = new AdamWOptimizer(model, new AdamWSettings());
-        optimizer.Step(1e-2f);
-        return new Step(logits, value, gradients, backend.ToArray(model.TrainableParameters));
-    }
-
     private static float[] Logits(Transformer model, bool adapters = true)
     {
         using var acts = new Activations(model, B, T, withGradients: false);
@@ -161,15 +137,15 @@ public class LoraModelTests(IlgpuFixture ilgpu)
         }
     }
 
-    private static Step AdaptedStep(IBackend backend, ModelConfig config, WeightDtype dtype, bool recompute = false)
+    private static FamilyConfigs.StepResult AdaptedStep(IBackend backend, ModelConfig config, WeightDtype dtype, bool recompute = false)
     {
         using var baseModel = Base(backend, config);
         using var model = baseModel.WithOptions(new ModelOptions(AllTargets(config), dtype, recompute), 3);
         model.UploadAdapters(RandomAdapters(model.AdapterLayout!, 9));
-        return RunStep(model);
+        return FamilyConfigs.TrainingStep(model);
     }
 
-    private static void AssertClose(Step expected, Step actual, string what)
+    private static void AssertClose(FamilyConfigs.StepResult expected, FamilyConfigs.StepResult actual, string what)
     {
         void Close(float[] e, float[] a, double atol, double rtol, string part)
         {
@@ -180,7 +156,7 @@ public class LoraModelTests(IlgpuFixture ilgpu)
         Close(expected.Logits, actual.Logits, 1e-4, 1e-4, "logits");
         Assert.Equal(expected.Loss, actual.Loss, 4);
         Close(expected.Gradients, actual.Gradients, 1e-4, 1e-3, "adapter gradients");
-        Close(expected.Trained, actual.Trained, 1e-4, 1e-4, "adapters after AdamW");
+        Close(expected.Parameters, actual.Parameters, 1e-4, 1e-4, "adapters after AdamW");
     }
 
     [Theory]
@@ -256,11 +232,11 @@ public class LoraModelTests(IlgpuFixture ilgpu)
         var adapters = RandomAdapters(bf16.AdapterLayout!, 9);
         bf16.UploadAdapters(adapters);
         twin.UploadAdapters(adapters);
-        var expected = RunStep(twin);
-        var actual = RunStep(bf16);
+        var expected = FamilyConfigs.TrainingStep(twin);
+        var actual = FamilyConfigs.TrainingStep(bf16);
         Assert.Equal(expected.Logits, actual.Logits);
         Assert.Equal(expected.Gradients, actual.Gradients);
-        Assert.Equal(expected.Trained, actual.Trained);
+        Assert.Equal(expected.Parameters, actual.Parameters);
     }
 
     [Theory]
@@ -274,16 +250,16 @@ public class LoraModelTests(IlgpuFixture ilgpu)
         {
             using var kept = baseModel.WithOptions(ModelOptions.Full, 0);
             using var recomputed = baseModel.WithOptions(new ModelOptions(Recompute: true), 0);
-            var expected = RunStep(kept);
-            var actual = RunStep(recomputed);
+            var expected = FamilyConfigs.TrainingStep(kept);
+            var actual = FamilyConfigs.TrainingStep(recomputed);
             Assert.Equal(expected.Logits, actual.Logits);
             Assert.Equal(expected.Gradients, actual.Gradients);
-            Assert.Equal(expected.Trained, actual.Trained);
+            Assert.Equal(expected.Parameters, actual.Parameters);
         }
         var withoutRecompute = AdaptedStep(backend, config, WeightDtype.Bf16);
         var withRecompute = AdaptedStep(backend, config, WeightDtype.Bf16, recompute: true);
         Assert.Equal(withoutRecompute.Gradients, withRecompute.Gradients);
-        Assert.Equal(withoutRecompute.Trained, withRecompute.Trained);
+        Assert.Equal(withoutRecompute.Parameters, withRecompute.Parameters);
 
         // What it buys: one block's activations instead of every block's.
         var lora = new ActivationOptions(new AdapterLayout(config, AllTargets(config)));
