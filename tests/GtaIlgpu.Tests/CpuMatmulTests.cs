@@ -264,9 +264,20 @@ public class CpuMatmulTests
         }
         for (int i = 0; i < 5; i++) Step(); // warm-up: JIT, worker scratch
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 20; i++) Step();
-        long after = GC.GetAllocatedBytesForCurrentThread();
-        Assert.Equal(0, after - before);
+        // Each thread's scratch grows the first time that thread packs a GEMM of a larger shape, and
+        // which thread claims which item is up to timing: while a parallel test holds the workers, this
+        // thread runs every item itself, and may meet a shape for the first time after the warm-up. The
+        // scratch never shrinks, so the steady state is 20 steps without a byte, within a few tries.
+        var log = new System.Text.StringBuilder();
+        bool clean = false;
+        for (int attempt = 0; attempt < 5 && !clean; attempt++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 20; i++) Step();
+            long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+            clean = bytes == 0;
+            log.Append($" [{bytes} B]");
+        }
+        Assert.True(clean, "every 20 warm steps allocated on this thread:" + log);
     }
 }
