@@ -86,7 +86,8 @@ public static class DefaultDataset
         if (Files.All(f => Verified(Path.Combine(folder, f.File), f.Sha256))) return folder;
 
         Directory.CreateDirectory(CacheRoot);
-        string work = Path.Combine(CacheRoot, $"fetch-{Environment.ProcessId}");
+        // One work folder per call: two fetches at once (two commands, or two threads of one) never share it.
+        string work = Path.Combine(CacheRoot, $"fetch-{Environment.ProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(work);
         try
         {
@@ -111,9 +112,12 @@ public static class DefaultDataset
                 if (!File.Exists(path)) throw new InvalidDataException($"{Package} does not contain test/fixtures/{file}");
                 if (!Verified(path, sha)) throw new InvalidDataException($"{Package}: test/fixtures/{file} does not have the expected SHA-256 {sha}");
             }
-            // Publish the verified folder in one rename, so a half-fetched cache never looks complete.
+            // Publish the verified folder in one rename, so a half-fetched cache never looks complete. A fetch
+            // that finished meanwhile has published the same verified files: keep those.
+            if (Files.All(f => Verified(Path.Combine(folder, f.File), f.Sha256))) return folder;
             if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
-            Directory.Move(staging, folder);
+            try { Directory.Move(staging, folder); }
+            catch (IOException) when (Files.All(f => Verified(Path.Combine(folder, f.File), f.Sha256))) { }
             return folder;
         }
         finally
