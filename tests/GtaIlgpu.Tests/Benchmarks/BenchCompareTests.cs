@@ -4,6 +4,7 @@ using GtaIlgpu.Cli.Commands;
 namespace GtaIlgpu.Tests.Benchmarks;
 
 /// <summary>`gta bench compare` as a CI gate: equal runs pass, a planted regression fails with exit 1, bad files exit 2.</summary>
+[Collection(GtaIlgpu.Tests.Fixtures.ConsoleCollection.Name)]
 public sealed class BenchCompareTests : IDisposable
 {
     private readonly string _folder = Path.Combine(Path.GetTempPath(), $"gta-bench-{Guid.NewGuid():N}");

@@ -8,6 +8,7 @@ namespace GtaIlgpu.Tests.Benchmarks;
 /// `gta bench compare` on two kernel resource reports (synthetic, so no ptxas is needed): equal
 /// reports pass; a kernel that newly spills or loses theoretical occupancy exits 1; bad files exit 2.
 /// </summary>
+[Collection(GtaIlgpu.Tests.Fixtures.ConsoleCollection.Name)]
 public sealed class KernelResourceCompareTests : IDisposable
 {
     private readonly string _folder = Path.Combine(Path.GetTempPath(), $"gta-resources-{Guid.NewGuid():N}");

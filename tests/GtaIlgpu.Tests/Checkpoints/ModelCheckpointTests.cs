@@ -9,6 +9,7 @@ using GtaIlgpu.Text;
 namespace GtaIlgpu.Tests.Checkpoints;
 
 /// <summary>Model folders: our round trip, Hugging Face GPT-2 folders (names, Conv1D transposition, dtypes), and clear errors.</summary>
+[Collection(GtaIlgpu.Tests.Fixtures.ConsoleCollection.Name)]
 public sealed class ModelCheckpointTests : IDisposable
 {
     private readonly string _folder = Path.Combine(Path.GetTempPath(), $"gta-ckpt-{Guid.NewGuid():N}");

@@ -9,6 +9,7 @@ using GtaIlgpu.Text;
 namespace GtaIlgpu.Tests.Checkpoints;
 
 /// <summary>`gta logprobs` against a direct log-softmax of the logits, its input checks, and `gta generate` on our own folder.</summary>
+[Collection(GtaIlgpu.Tests.Fixtures.ConsoleCollection.Name)]
 public sealed class ScoringCommandTests : IDisposable
 {
     private readonly string _folder = Path.Combine(Path.GetTempPath(), $"gta-score-{Guid.NewGuid():N}");
