@@ -1,4 +1,3 @@
-using System.CommandLine;
 using GtaIlgpu.Cli.Commands;
 using GtaIlgpu.Gta;
 
@@ -7,15 +6,7 @@ namespace GtaIlgpu.Tests.Cli;
 /// <summary>--micro-batch reaches the settings, is saved with the run and read back for --resume.</summary>
 public class MicroBatchOptionTests
 {
-    private static GtaSettings Parse(params string[] args)
-    {
-        var options = new GtaOptions();
-        var command = new Command("probe");
-        options.AddTo(command);
-        var result = command.Parse(args);
-        Assert.Empty(result.Errors);
-        return options.Settings(result, TrainingMethod.Gta);
-    }
+    private static GtaSettings Parse(params string[] args) => GtaOptionsParsing.Parse(args);
 
     [Fact]
     public void The_option_defaults_to_the_whole_batch_and_round_trips_through_the_run_spec()

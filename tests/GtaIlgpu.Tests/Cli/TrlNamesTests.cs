@@ -1,4 +1,3 @@
-using System.CommandLine;
 using System.Text.Json.Nodes;
 using GtaIlgpu.Cli.Commands;
 using GtaIlgpu.Gta;
@@ -85,15 +84,7 @@ public class TrlNamesTests
         Assert.Equal(settings, GtaRunSpec.FromJson(json, "new").Settings);
     }
 
-    private static GtaSettings Parse(params string[] args)
-    {
-        var options = new GtaOptions();
-        var command = new Command("probe");
-        options.AddTo(command);
-        var result = command.Parse(args);
-        Assert.Empty(result.Errors);
-        return options.Settings(result, TrainingMethod.Gta);
-    }
+    private static GtaSettings Parse(params string[] args) => GtaOptionsParsing.Parse(args);
 
     [Fact]
     public void Trls_option_names_parse_with_the_old_names_as_aliases()

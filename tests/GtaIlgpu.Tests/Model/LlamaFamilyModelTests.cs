@@ -73,6 +73,22 @@ public static class FamilyConfigs
         return new StepResult(logits, value, gradients, backend.ToArray(model.TrainableParameters));
     }
 
+    /// <summary>Two steps' logits, loss and trainable gradients agree; each test checks the updated parameters its own way.</summary>
+    public static void AssertSameGradients(StepResult expected, StepResult actual, string what)
+    {
+        AssertClose(expected.Logits, actual.Logits, 1e-4, 1e-4, $"{what}: logits");
+        Assert.Equal(expected.Loss, actual.Loss, 4);
+        AssertClose(expected.Gradients, actual.Gradients, 1e-4, 1e-3, $"{what}: gradients");
+    }
+
+    /// <summary>Each element within atol + rtol·|expected|; the message names the first that is not.</summary>
+    public static void AssertClose(float[] expected, float[] actual, double atol, double rtol, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= atol + rtol * Math.Abs(expected[i]), $"{what}[{i}]: expected {expected[i]:G7}, got {actual[i]:G7}");
+    }
+
     /// <summary>The family's initialisation plus noise, so norms, biases and q/k norms are not at their neutral values.</summary>
     public static void Perturb(IBackend backend, Transformer model, ulong seed, double scale)
     {
@@ -195,15 +211,7 @@ public class LlamaFamilyModelTests(IlgpuFixture ilgpu)
         using var reference = new ReferenceBackend();
         var expected = RunStep(reference, config);
         var actual = RunStep(backend, config);
-        void Close(float[] e, float[] a, double atol, double rtol, string what)
-        {
-            Assert.Equal(e.Length, a.Length);
-            for (int i = 0; i < e.Length; i++)
-                Assert.True(Math.Abs(e[i] - a[i]) <= atol + rtol * Math.Abs(e[i]), $"{name} on {backend.Name}: {what}[{i}]: expected {e[i]:G7}, got {a[i]:G7}");
-        }
-        Close(expected.Logits, actual.Logits, 1e-4, 1e-4, "logits");
-        Assert.Equal(expected.Loss, actual.Loss, 4);
-        Close(expected.Gradients, actual.Gradients, 1e-4, 1e-3, "gradients");
+        FamilyConfigs.AssertSameGradients(expected, actual, $"{name} on {backend.Name}");
         for (int i = 0; i < expected.Parameters.Length; i++)
         {
             double tolerance = Math.Abs(expected.Gradients[i]) > 1e-4 ? 1e-5 + 1e-4 * Math.Abs(expected.Parameters[i]) : 1e-2;
