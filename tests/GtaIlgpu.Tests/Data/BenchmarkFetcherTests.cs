@@ -100,7 +100,7 @@ public class BenchmarkFetcherTests
     }
 
     [Fact]
-    public async Task Downloads_every_page_of_every_split_from_a_loopback_viewer()
+    public void Downloads_every_page_of_every_split_from_a_loopback_viewer()
     {
         // A fake viewer on loopback: the SetFit/bbc-news layout, 150 train rows (two pages) and 3 test rows,
         // where row 120's text comes back truncated in a full page and whole when asked for alone.
@@ -110,7 +110,9 @@ public class BenchmarkFetcherTests
         listener.Prefixes.Add($"http://127.0.0.1:{port}/");
         listener.Start();
         string[] names = ["business", "sport"];
-        var serving = Task.Run(() =>
+        // The viewer serves on a thread of its own, not the thread pool: early in a parallel test run the pool
+        // is short of threads, and a Task.Run server once went unscheduled past the client's timeout.
+        var serving = new Thread(() =>
         {
             while (listener.IsListening)
             {
@@ -135,11 +137,14 @@ public class BenchmarkFetcherTests
                 }
                 catch (HttpListenerException) { context.Response.Abort(); }
             }
-        });
+        }) { IsBackground = true, Name = "loopback viewer" };
+        serving.Start();
         using var dir = new TempFolder();
         try
         {
-            var counts = BenchmarkFetcher.Fetch("bbc", dir.Path, $"http://127.0.0.1:{port}", TimeSpan.FromSeconds(10));
+            // A generous timeout: the first request has no retry (an unreachable endpoint fails at once), and
+            // how fast a loaded machine answers is not what this test checks.
+            var counts = BenchmarkFetcher.Fetch("bbc", dir.Path, $"http://127.0.0.1:{port}", TimeSpan.FromSeconds(60));
             Assert.Equal(150, counts["train"]);
             Assert.Equal(3, counts["test"]);
             var splits = DatasetLoader.LoadSplits(dir.Path);
@@ -152,7 +157,7 @@ public class BenchmarkFetcherTests
         finally
         {
             listener.Stop();
-            await serving.WaitAsync(TimeSpan.FromSeconds(5));
+            serving.Join(TimeSpan.FromSeconds(5));
         }
     }
 }
